@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Assemble a CPython source tree: upstream, then our overlay files copied over
+# it, then patches/series applied in order.
+#
+# Usage: assemble.sh immortal DEST    upstream + overlay + patches
+#        assemble.sh stock DEST       pristine upstream only
+#
+# The tree is first built in a staging directory beside DEST; only when every
+# patch applied is it synced into DEST, rewriting just the files whose content
+# changed. Unchanged files keep their mtimes, so an in-tree build in DEST stays
+# incremental; files dropped from the overlay since the last assembly are
+# removed (DEST/.immortal-manifest remembers what assembly put there). Build
+# outputs in DEST are left alone. Nothing in the repo itself is written.
+set -euo pipefail
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
+
+[ $# -eq 2 ] || die "usage: assemble.sh immortal|stock DEST"
+variant=$1
+dest=$2
+case $variant in
+    immortal|stock) ;;
+    *) die "unknown variant '$variant' (immortal or stock)" ;;
+esac
+case $(realpath -m "$dest")/ in
+    "$IMMORTAL_ROOT"/build/*) ;;
+    "$IMMORTAL_ROOT"/*) die "refusing to assemble into $dest: inside the repo but outside build/" ;;
+esac
+
+tarball=$("$IMMORTAL_ROOT/Tools/immortal/upstream.sh")
+mkdir -p "$(dirname "$dest")"
+stage=$(mktemp -d "$dest.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+tar -xzf "$tarball" -C "$stage" --strip-components=1 ||
+    die "cannot unpack $tarball"
+
+if [ "$variant" = immortal ]; then
+    # Overlay: our files at their CPython paths. They add files; changing an
+    # upstream file is a patch's job, so a collision is an error.
+    while IFS= read -r f; do
+        if [ -e "$stage/$f" ]; then
+            die "overlay file $f would replace the upstream file of the same path; change upstream files with a patch (see CONTRIBUTING.md)"
+        fi
+        mkdir -p "$stage/$(dirname "$f")"
+        cp -p "$IMMORTAL_ROOT/$f" "$stage/$f"
+    done < <(overlay_files)
+
+    # Every patch file must be in the series: a forgotten one is a silent loss.
+    for p in "$IMMORTAL_ROOT"/patches/*.patch; do
+        [ -e "$p" ] || continue
+        series_patches | grep -qxF "$p" ||
+            die "patches/${p##*/} is not listed in patches/series"
+    done
+
+    while IFS= read -r p; do
+        name=patches/${p##*/}
+        [ -f "$p" ] || die "$name is listed in patches/series but does not exist"
+        if ! out=$(patch -d "$stage" -p1 --forward --batch --dry-run < "$p" 2>&1); then
+            files=$(printf '%s\n' "$out" | awk '
+                /^(patching|checking) file / { f = $3 }
+                /FAILED|can.t find file|No file to patch|Reversed|malformed/ { if (f != "") print f; else print "?" }' |
+                sort -u | tr '\n' ' ')
+            first=$(printf '%s\n' "$out" | grep -E 'FAILED|can.t find|Reversed|malformed|Only garbage' | head -n1)
+            die "patch $name does not apply: file(s) ${files:-?}(${first:-see patch --dry-run})"
+        fi
+        patch -d "$stage" -p1 --forward --batch --silent --no-backup-if-mismatch < "$p" >/dev/null ||
+            die "patch $name failed while applying after a clean dry run"
+    done < <(series_patches)
+fi
+
+(cd "$stage" && find . -type f -o -type l | sed 's|^\./||' | LC_ALL=C sort) > "$stage/.immortal-manifest"
+
+if [ ! -e "$dest" ]; then
+    # First assembly: the staging tree becomes DEST as it is, upstream mtimes included.
+    mv "$stage" "$dest"
+    trap - EXIT
+else
+    old=$(mktemp)
+    if [ -f "$dest/.immortal-manifest" ]; then cp "$dest/.immortal-manifest" "$old"; fi
+    # Rewrite only changed files; those get a fresh mtime (no -t), so make sees them.
+    rsync -rlpc "$stage"/ "$dest"/
+    # What assembly put there last time but not now left the overlay (or a
+    # patch deleted it upstream): remove it.
+    LC_ALL=C comm -23 "$old" "$dest/.immortal-manifest" |
+        while IFS= read -r f; do rm -f "$dest/$f"; done
+    rm -f "$old"
+fi
+echo "assemble: $variant tree ready in $dest" >&2

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Assemble and build one variant, in-tree, under build/VARIANT/.
+#
+#   immortal        the fork                      -> build/immortal/python
+#   stock           pristine upstream, same flags -> build/stock/python
+#   immortal-debug  the fork, --with-pydebug      -> build/immortal-debug/python
+#   stock-debug     upstream, --with-pydebug      -> build/stock-debug/python
+#
+# Options come from the environment and are sticky: a value given once (e.g.
+# `make SHARED=1`) is saved in build/options and used by every variant until
+# given again, so the fork and its stock twin always share their flags.
+#   PREFIX           install prefix (default /usr/local)
+#   SHARED           1: --enable-shared, libpython3.11.so found via $ORIGIN rpath
+#   CONFIGURE_FLAGS  extra ./configure arguments
+#   JOBS             parallel make jobs (default: number of CPUs)
+# A change of options reconfigures the variant from clean. ccache is used when
+# installed (through /usr/lib/ccache, so it does not leak into sysconfig's CC).
+set -euo pipefail
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
+
+variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug}
+case $variant in
+    immortal|stock) source_kind=$variant; debug= ;;
+    immortal-debug|stock-debug) source_kind=${variant%-debug}; debug=--with-pydebug ;;
+    *) die "unknown variant '$variant'" ;;
+esac
+
+build=$IMMORTAL_ROOT/build
+dir=$build/$variant
+mkdir -p "$build"
+
+# Sticky options: explicit values win and are remembered.
+options=$build/options
+saved_PREFIX=/usr/local saved_SHARED=0 saved_CONFIGURE_FLAGS=
+if [ -f "$options" ]; then
+    # shellcheck disable=SC1090
+    . "$options"
+fi
+PREFIX=${PREFIX-$saved_PREFIX}
+SHARED=${SHARED-$saved_SHARED}
+CONFIGURE_FLAGS=${CONFIGURE_FLAGS-$saved_CONFIGURE_FLAGS}
+case $SHARED in 0|1) ;; *) die "SHARED must be 0 or 1, not '$SHARED'" ;; esac
+case $PREFIX in /*) ;; *) die "PREFIX must be an absolute path, not '$PREFIX'" ;; esac
+{
+    printf 'saved_PREFIX=%q\n' "$PREFIX"
+    printf 'saved_SHARED=%q\n' "$SHARED"
+    printf 'saved_CONFIGURE_FLAGS=%q\n' "$CONFIGURE_FLAGS"
+} > "$options.tmp" && mv "$options.tmp" "$options"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+configure_args=(--prefix="$PREFIX")
+if [ "$SHARED" = 1 ]; then
+    # $ORIGIN: build/VARIANT/python finds the libpython beside it, an installed
+    # bin/python3 the one in ../lib, never the system's libpython3.11.so.1.0.
+    configure_args+=(--enable-shared 'LDFLAGS=-Wl,-rpath,\$$ORIGIN:\$$ORIGIN/../lib')
+fi
+[ -z "$debug" ] || configure_args+=("$debug")
+# shellcheck disable=SC2206
+[ -z "$CONFIGURE_FLAGS" ] || configure_args+=($CONFIGURE_FLAGS)
+
+"$IMMORTAL_ROOT/Tools/immortal/assemble.sh" "$source_kind" "$dir"
+
+if [ -d /usr/lib/ccache ]; then
+    export PATH=/usr/lib/ccache:$PATH
+fi
+
+stamp=$dir/.immortal-configure
+want=$(printf '%q ' "${configure_args[@]}")
+if [ ! -f "$dir/Makefile" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    if [ -f "$dir/Makefile" ]; then
+        echo "build: $variant: configure options changed, rebuilding from clean" >&2
+        make -C "$dir" distclean >/dev/null 2>&1 || true
+        rm -f "$stamp"
+        # distclean may remove upstream files (*.orig, ...): put them back.
+        "$IMMORTAL_ROOT/Tools/immortal/assemble.sh" "$source_kind" "$dir"
+    fi
+    echo "build: $variant: ./configure $want" >&2
+    (cd "$dir" && ./configure "${configure_args[@]}") > "$build/$variant.configure.log" 2>&1 || {
+        tail -n 20 "$build/$variant.configure.log" >&2
+        die "configure failed for $variant: see build/$variant.configure.log"
+    }
+    printf '%s' "$want" > "$stamp"
+fi
+
+echo "build: $variant: make -j$JOBS (log: build/$variant.build.log)" >&2
+make -C "$dir" -j"$JOBS" > "$build/$variant.build.log" 2>&1 || {
+    grep -nE 'error|Error' "$build/$variant.build.log" | head -n 20 >&2
+    tail -n 20 "$build/$variant.build.log" >&2
+    die "build of $variant failed: see build/$variant.build.log"
+}
+# setup.py lists the optional extension modules it could not build.
+missing=$(sed -n '/necessary bits to build these optional modules were not found/,/^$/p;/Failed to build these modules/,/^$/p' \
+    "$build/$variant.build.log" | tr -s ' \n' ' ')
+[ -z "$missing" ] || echo "build: $variant: warning: $missing (Tools/immortal/deps.sh installs their libraries)" >&2
+
+"$dir/python" -c 'import sys; print("build: " + sys.argv[1] + ": " + sys.version)' "$variant" >&2 ||
+    die "the built $variant interpreter does not run"

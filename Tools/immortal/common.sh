@@ -1,0 +1,41 @@
+# Shared settings for the tree tools; sourced, never run.
+# Everything here is derived from the repo; nothing is written by sourcing it.
+
+IMMORTAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# shellcheck source=../../upstream.lock
+. "$IMMORTAL_ROOT/upstream.lock"
+
+# Where the upstream tarball is cached (outside the work tree).
+IMMORTAL_CACHE_DIR=${IMMORTAL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/immortal-cpython}
+
+# Top-level directories of the CPython tree. Files of ours under them form
+# the overlay: copied over upstream at the same path. Everything else at the
+# repo root (Makefile, README.md, patches/, .ci/, ...) is project plumbing.
+IMMORTAL_OVERLAY_DIRS="Doc Grammar Include Lib Mac Misc Modules Objects PC PCbuild Parser Programs Python Tools"
+
+die() {
+    printf '%s: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+# List overlay files (relative paths), tracked or new-but-not-ignored,
+# skipping ones deleted from the work tree.
+overlay_files() {
+    local d
+    ( cd "$IMMORTAL_ROOT" &&
+      # shellcheck disable=SC2086
+      git ls-files --cached --others --exclude-standard -- $IMMORTAL_OVERLAY_DIRS |
+      sort -u | while IFS= read -r d; do [ -f "$d" ] && printf '%s\n' "$d"; done )
+}
+
+# List the patches of patches/series, in order, one path per line.
+series_patches() {
+    local series="$IMMORTAL_ROOT/patches/series" line
+    [ -f "$series" ] || return 0
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line%%#*}
+        line=$(printf '%s' "$line" | tr -d '[:space:]')
+        [ -n "$line" ] && printf '%s\n' "$IMMORTAL_ROOT/patches/$line"
+    done < "$series"
+}
