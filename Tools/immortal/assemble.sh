@@ -56,7 +56,7 @@ if [ "$variant" = immortal ]; then
     while IFS= read -r p; do
         name=patches/${p##*/}
         [ -f "$p" ] || die "$name is listed in patches/series but does not exist"
-        if ! out=$(patch -d "$stage" -p1 --forward --batch --dry-run < "$p" 2>&1); then
+        if ! out=$(patch -d "$stage" -p1 --fuzz=0 --forward --batch --dry-run < "$p" 2>&1); then
             files=$(printf '%s\n' "$out" | awk '
                 /^(patching|checking) file / { f = $3 }
                 /FAILED|can.t find file|No file to patch|Reversed|malformed/ { if (f != "") print f; else print "?" }' |
@@ -64,7 +64,7 @@ if [ "$variant" = immortal ]; then
             first=$(printf '%s\n' "$out" | grep -E 'FAILED|can.t find|Reversed|malformed|Only garbage' | head -n1)
             die "patch $name does not apply: file(s) ${files:-?}(${first:-see patch --dry-run})"
         fi
-        patch -d "$stage" -p1 --forward --batch --silent --no-backup-if-mismatch < "$p" >/dev/null ||
+        patch -d "$stage" -p1 --fuzz=0 --forward --batch --silent --no-backup-if-mismatch < "$p" >/dev/null ||
             die "patch $name failed while applying after a clean dry run"
     done < <(series_patches)
 fi
