@@ -39,3 +39,12 @@ series_patches() {
         [ -n "$line" ] && printf '%s\n' "$IMMORTAL_ROOT/patches/$line"
     done < "$series"
 }
+
+# A fingerprint of everything a development tree is made from: each overlay
+# file and patch with its sha256. devtree.sh stores it; export.sh compares, so
+# an edit made in the repo after the devtree was made is never overwritten.
+source_fingerprint() {
+    ( cd "$IMMORTAL_ROOT" &&
+      { overlay_files; ls patches/series patches/*.patch 2>/dev/null; } |
+      LC_ALL=C sort -u | while IFS= read -r f; do sha256sum "$f"; done )
+}

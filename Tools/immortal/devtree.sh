@@ -86,6 +86,7 @@ while IFS= read -r p; do
     }
 done < <(series_patches)
 
+source_fingerprint > .git/immortal-source
 ok=1
 n=$(git rev-list --count overlay..HEAD)
 echo "devtree: $dir ready: upstream, overlay, $n patch commit(s). Edit, commit, then: make export" >&2

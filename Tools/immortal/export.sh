@@ -10,18 +10,22 @@
 # make them depend only on content and commit messages, so exporting an
 # unchanged tree changes nothing.
 #
-# Usage: export.sh [DIR] [--to ROOT]
-#   DIR   the development tree (default: dev/ at the repo root)
-#   ROOT  where to write (default: this repo; the round-trip test uses a scratch copy)
+# Usage: export.sh [DIR] [--to ROOT] [--force]
+#   DIR      the development tree (default: dev/ at the repo root)
+#   ROOT     where to write (default: this repo; the round-trip test uses a scratch copy)
+#   --force  export even though the repo's overlay or patches changed since
+#            DIR was made (after porting that change into DIR yourself)
 set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
 dir=$IMMORTAL_ROOT/dev
 root=$IMMORTAL_ROOT
+force=
 while [ $# -gt 0 ]; do
     case $1 in
         --to) root=${2:?--to needs a directory}; shift 2 ;;
+        --force) force=1; shift ;;
         -*) die "unknown option $1" ;;
         *) dir=$1; shift ;;
     esac
@@ -53,6 +57,18 @@ untracked=$(g ls-files --others --exclude-standard | head -n 5)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+if [ "$root" = "$IMMORTAL_ROOT" ] && [ -z "$force" ]; then
+    # The tree must have been made from the repo as it is now, or export
+    # would silently undo the repo's newer edits.
+    [ -f "$dir/.git/immortal-source" ] ||
+        die "$dir records no source fingerprint; recreate it with make devtree"
+    source_fingerprint > "$tmp/now"
+    if ! cmp -s "$dir/.git/immortal-source" "$tmp/now"; then
+        changed=$({ diff "$dir/.git/immortal-source" "$tmp/now" || true; } | sed -n 's/^[<>] [0-9a-f]*  //p' | LC_ALL=C sort -u | head -n 5 | tr '\n' ' ')
+        die "the repo changed since $dir was made ($changed); export would undo that: redo your commits on a fresh devtree, or port the repo change into $dir and run export with --force"
+    fi
+fi
 g ls-tree -r --name-only upstream | LC_ALL=C sort > "$tmp/upstream"
 g ls-tree -r --name-only HEAD | LC_ALL=C sort > "$tmp/head"
 
@@ -121,4 +137,7 @@ for p in "$tmp"/patches/*.patch "$tmp/series"; do
     [ -e "$p" ] || continue
     cmp -s "$p" "$root/patches/${p##*/}" 2>/dev/null || cp "$p" "$root/patches/${p##*/}"
 done
+if [ "$root" = "$IMMORTAL_ROOT" ]; then
+    source_fingerprint > "$dir/.git/immortal-source"
+fi
 echo "export: $(wc -l < "$tmp/ours") overlay file(s), $n patch(es) written to $root" >&2

@@ -8,6 +8,7 @@
 #  3. A patch that does not apply stops assembly with its name and file.
 #  4. An overlay file that would replace an upstream file is refused.
 #  5. Export refuses to overwrite uncommitted work in the target repo.
+#  6. Export refuses a development tree made before the repo last changed.
 # Cases 2-5 run in a scratch copy of the repo, never in the repo itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -117,6 +118,20 @@ elif ! grep -q '# local edit' "$repo/Lib/test/test_immortal_version.py"; then
     fail "export: refused, but the uncommitted edit is gone"
 else
     pass "export: refuses to overwrite uncommitted changes in the repo"
+fi
+
+git -C "$repo" checkout -q -- .
+
+# --- 6. export keeps newer committed work ------------------------------------
+printf '# newer edit\n' >> "$repo/Lib/test/test_immortal_version.py"
+git -C "$repo" -c user.name=t -c user.email=t@t commit -qam "newer edit"
+if out=$("$repo/Tools/immortal/export.sh" 2>&1); then
+    fail "export: a stale development tree overwrote newer repo commits"
+elif [[ $out != *"Lib/test/test_immortal_version.py"* ]] ||
+     ! grep -q '# newer edit' "$repo/Lib/test/test_immortal_version.py"; then
+    fail "export: stale tree refused without naming the file, or the edit is gone: $out"
+else
+    pass "export: refuses a development tree older than the repo's last change"
 fi
 
 if [ "$fails" -ne 0 ]; then
