@@ -13,6 +13,9 @@ IMMORTAL_CACHE_DIR=${IMMORTAL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/immorta
 # the overlay: copied over upstream at the same path. Everything else at the
 # repo root (Makefile, README.md, patches/, .ci/, ...) is project plumbing.
 IMMORTAL_OVERLAY_DIRS="Doc Grammar Include Lib Mac Misc Modules Objects PC PCbuild Parser Programs Python Tools"
+# ...except the project's own plumbing and notes, which sit at CPython-style
+# paths but are not part of the interpreter: never copied into a tree.
+IMMORTAL_NOT_OVERLAY="Tools/immortal/ Doc/immortal/"
 
 die() {
     printf '%s: %s\n' "${0##*/}" "$*" >&2
@@ -26,7 +29,17 @@ overlay_files() {
     ( cd "$IMMORTAL_ROOT" &&
       # shellcheck disable=SC2086
       git ls-files --cached --others --exclude-standard -- $IMMORTAL_OVERLAY_DIRS |
-      sort -u | while IFS= read -r d; do [ -f "$d" ] && printf '%s\n' "$d"; done )
+      LC_ALL=C sort -u | while IFS= read -r d; do
+          is_plumbing "$d" || { [ -f "$d" ] && printf '%s\n' "$d"; }
+      done )
+}
+
+is_plumbing() {
+    local p
+    for p in $IMMORTAL_NOT_OVERLAY; do
+        case $1 in "$p"*) return 0 ;; esac
+    done
+    return 1
 }
 
 # List the patches of patches/series, in order, one path per line.

@@ -75,6 +75,7 @@ g ls-tree -r --name-only HEAD | LC_ALL=C sort > "$tmp/head"
 # --- overlay -------------------------------------------------------------
 LC_ALL=C comm -13 "$tmp/upstream" "$tmp/head" > "$tmp/ours"
 while IFS= read -r f; do
+    ! is_plumbing "$f" || die "new file $f is project plumbing: add it in the repo itself, not in $dir"
     top=${f%%/*}
     case " $IMMORTAL_OVERLAY_DIRS " in
         *" $top "*) [ "$top" != "$f" ] || die "new top-level file $f has no overlay home" ;;
@@ -87,7 +88,8 @@ if [ "$root" = "$IMMORTAL_ROOT" ]; then
     overlay_files
 else
     # shellcheck disable=SC2086
-    (cd "$root" && find $IMMORTAL_OVERLAY_DIRS -type f 2>/dev/null || true)
+    (cd "$root" && find $IMMORTAL_OVERLAY_DIRS -type f 2>/dev/null || true) |
+        sed 's|^\./||' | while IFS= read -r f; do is_plumbing "$f" || echo "$f"; done
 fi | LC_ALL=C sort > "$tmp/had"
 LC_ALL=C comm -23 "$tmp/had" "$tmp/ours" | while IFS= read -r f; do
     rm -f "$root/$f"

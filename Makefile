@@ -1,0 +1,67 @@
+# Immortal CPython: the one entry point. The work is done by the scripts in
+# Tools/immortal/; this file names the jobs. See README.md and CONTRIBUTING.md.
+#
+#   make                  build the fork           -> build/immortal/python
+#   make stock            build pristine 3.11.2    -> build/stock/python (same flags)
+#   make debug            --with-pydebug builds    -> build/immortal-debug/python
+#   make stock-debug                               -> build/stock-debug/python
+#   make test             build, then the whole regression suite + our tests
+#   make test TESTS="test_sys test_immortal_version"   just those modules
+#   make install PREFIX=/opt/immortal               python3, python3.11, ...
+#   make demo             the main job: both interpreters, side by side
+#   make devtree          a git repo of upstream + our changes, to edit (dev/)
+#   make export           write dev/ back into patches/ and the overlay
+#   make clean            remove build/ (not the download cache, not dev/)
+#
+# Options (sticky: remembered in build/options until given again; both the
+# fork and stock always get the same ones):
+#   PREFIX=/usr/local  SHARED=0|1 (--enable-shared)  CONFIGURE_FLAGS="..."
+#   JOBS=N (default: number of CPUs)
+# Environment: IMMORTAL_CACHE_DIR (upstream tarball cache, default
+# ~/.cache/immortal-cpython).
+
+TOOLS := Tools/immortal
+PYTHON := build/immortal/python
+KNOWN := $(TOOLS)/known-stock-failures.txt
+TESTS ?=
+TESTOPTS ?=
+
+# Pass only the options given on the command line or in the environment, so
+# the saved ones stay in force otherwise.
+BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
+	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
+
+.PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
+	install demo devtree export clean deps
+
+all: immortal
+
+immortal stock immortal-debug stock-debug:
+	@$(BUILD_ENV) $(TOOLS)/build.sh $@
+
+debug: immortal-debug
+
+test: immortal
+	$(PYTHON) $(TOOLS)/run_tests.py --known $(KNOWN) \
+		--shell-test $(TOOLS)/tests/test_tree_tools.sh $(TESTOPTS) $(TESTS)
+
+test-debug: immortal-debug
+	build/immortal-debug/python $(TOOLS)/run_tests.py --known $(KNOWN) $(TESTOPTS) $(TESTS)
+
+install: immortal
+	$(MAKE) -C build/immortal install
+
+demo: immortal stock
+	@$(TOOLS)/demo.sh
+
+devtree:
+	@$(TOOLS)/devtree.sh
+
+export:
+	@$(TOOLS)/export.sh
+
+deps:
+	@$(TOOLS)/deps.sh
+
+clean:
+	rm -rf build

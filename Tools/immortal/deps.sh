@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install, with apt, whatever the build and the tests need and this machine
+# lacks (Debian 12). Does nothing, and needs no network, when all is present.
+#
+# The list covers every optional stdlib extension module (so the fork and its
+# stock twin build the same full stdlib) and the tools the tests call (gdb
+# for test_gdb).
+set -euo pipefail
+
+packages=(
+    # compiler, make, patch, tree tools
+    build-essential pkg-config git rsync ccache patch xz-utils ca-certificates
+    # optional stdlib modules
+    libssl-dev zlib1g-dev libbz2-dev liblzma-dev libffi-dev libsqlite3-dev
+    libreadline-dev libncurses-dev libgdbm-dev libgdbm-compat-dev uuid-dev tk-dev
+    # used by tests
+    gdb
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+command -v apt-get >/dev/null 2>&1 ||
+    { echo "deps.sh: missing ${missing[*]} and no apt-get to install them" >&2; exit 1; }
+if [ "$(id -u)" = 0 ]; then sudo=
+elif command -v sudo >/dev/null 2>&1; then sudo=sudo
+else
+    echo "deps.sh: missing ${missing[*]}: run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null ||
+    { echo "deps.sh: apt-get update failed (network?)" >&2; exit 1; }
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+    { echo "deps.sh: apt-get install ${missing[*]} failed" >&2; exit 1; }
