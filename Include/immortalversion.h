@@ -19,8 +19,8 @@
                                  (PY_IMMORTAL_MINOR_VERSION << 8) | \
                                  PY_IMMORTAL_MICRO_VERSION)
 
-/* The vendor marker that sys.version carries between "|" bars, where the
-   platform module expects one (as conda's "| packaged by conda-forge |"). */
+/* The name sys.version ends with, in brackets after the compiler:
+   "3.11.2 (main, ...) [GCC 12.2.0] [Immortal CPython 0.1.0]". */
 #define PY_IMMORTAL_NAME "Immortal CPython " PY_IMMORTAL_VERSION
 
 #endif /* !Py_IMMORTALVERSION_H */

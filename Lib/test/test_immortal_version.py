@@ -1,6 +1,6 @@
 """Immortal CPython identifies itself without disturbing version consumers.
 
-The fork marks sys.version with "| Immortal CPython X.Y.Z |" and adds
+The fork ends sys.version with "[Immortal CPython X.Y.Z]" and adds
 sys.implementation._immortal_version; everything that tools key on (the
 upstream version number, sys.version_info, the implementation name, the
 cache tag, platform's and sysconfig's answers) must stay what stock 3.11.2
@@ -23,10 +23,11 @@ class ForkIdentityTests(unittest.TestCase):
         self.assertRegex(version, r'^\d+\.\d+\.\d+$')
 
     def test_sys_version_marker(self):
-        marker = f'| Immortal CPython {sys.implementation._immortal_version} |'
-        self.assertIn(marker, sys.version)
-        # The upstream version number still comes first.
-        self.assertTrue(sys.version.startswith('3.11.2 | '), sys.version)
+        marker = f' [Immortal CPython {sys.implementation._immortal_version}]'
+        self.assertTrue(sys.version.endswith(marker), sys.version)
+        # The upstream version number still comes first, as on stock.
+        self.assertTrue(sys.version.startswith('3.11.2 ('), sys.version)
+        self.assertEqual(sys.version.split()[0], '3.11.2')
 
     def test_version_info_unchanged(self):
         self.assertEqual(sys.version_info[:3], (3, 11, 2))
@@ -55,8 +56,8 @@ class ForkIdentityTests(unittest.TestCase):
         # platform caches by sys.version; feed it a fresh string of our form.
         name, version, branch, revision, buildno, builddate, compiler = (
             platform._sys_version(
-                '3.11.2 | Immortal CPython 9.8.7 | '
-                '(main, Nov 21 2026, 09:09:08) [GCC 12.2.0]'))
+                '3.11.2 (main, Nov 21 2026, 09:09:08) [GCC 12.2.0] '
+                '[Immortal CPython 9.8.7]'))
         self.assertEqual(name, 'CPython')
         self.assertEqual(version, '3.11.2')
         self.assertEqual(buildno, 'main')
