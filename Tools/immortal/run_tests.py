@@ -77,10 +77,18 @@ def main():
     opts, regrtest_args = parser.parse_known_args()
 
     if not opts.child:
-        # Re-run under the interpreter flags upstream's test runner uses.
-        os.execv(sys.executable, [sys.executable, *INTERPRETER_FLAGS,
-                                  os.path.abspath(__file__), CHILD_MARK,
-                                  *sys.argv[1:]])
+        # Re-run under the interpreter flags upstream's test runner uses, in
+        # an environment without PYTHON* variables: the tests' subprocesses
+        # inherit them (PYTHONUNBUFFERED, PYTHONDONTWRITEBYTECODE, ... make
+        # test_cmd_line and test_compileall fail on stock too).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('PYTHON')}
+        dropped = sorted(set(os.environ) - set(env))
+        if dropped:
+            print('run_tests: unset for the tests:', ' '.join(dropped))
+        os.execve(sys.executable, [sys.executable, *INTERPRETER_FLAGS,
+                                   os.path.abspath(__file__), CHILD_MARK,
+                                   *sys.argv[1:]], env)
 
     shell_passed, shell_failed = run_shell_tests(opts.shell_test)
 
