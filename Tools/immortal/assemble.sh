@@ -47,9 +47,10 @@ if [ "$variant" = immortal ]; then
     done < <(overlay_files)
 
     # Every patch file must be in the series: a forgotten one is a silent loss.
+    series=$(series_patches)
     for p in "$IMMORTAL_ROOT"/patches/*.patch; do
         [ -e "$p" ] || continue
-        series_patches | grep -qxF "$p" ||
+        grep -qxF "$p" <<< "$series" ||
             die "patches/${p##*/} is not listed in patches/series"
     done
 

@@ -32,14 +32,6 @@ while [ $# -gt 0 ]; do
 done
 root=$(cd "$root" && pwd)
 
-if [ "$root" = "$IMMORTAL_ROOT" ]; then
-    # Export overwrites and deletes overlay files and patches: only do that
-    # where git can give back whatever it replaces.
-    # shellcheck disable=SC2086
-    dirty=$(git -C "$root" status --porcelain -- patches $IMMORTAL_OVERLAY_DIRS | head -n 5)
-    [ -z "$dirty" ] ||
-        die "the repo has uncommitted changes that export would overwrite; commit or stash them first: $(echo "$dirty" | tr '\n' ' ')"
-fi
 
 [ -d "$dir/.git" ] || die "$dir is not a development tree (make devtree creates one)"
 g() { git -C "$dir" "$@"; }
@@ -59,8 +51,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 if [ "$root" = "$IMMORTAL_ROOT" ] && [ -z "$force" ]; then
-    # The tree must have been made from the repo as it is now, or export
-    # would silently undo the repo's newer edits.
+    # The repo's overlay and patches must be what dev/ was made from (or
+    # last exported), committed or not: anything else is an edit made
+    # outside dev/, which export would silently undo.
     [ -f "$dir/.git/immortal-source" ] ||
         die "$dir records no source fingerprint; recreate it with make devtree"
     source_fingerprint > "$tmp/now"

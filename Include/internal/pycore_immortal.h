@@ -1,0 +1,94 @@
+#ifndef Py_INTERNAL_IMMORTAL_H
+#define Py_INTERNAL_IMMORTAL_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef Py_BUILD_CORE
+#  error "this header requires Py_BUILD_CORE define"
+#endif
+
+/* Immortal objects, the runtime's side. The representation is in
+   Include/immortal.h; the functions are in Python/immortal.c. */
+
+#include "pycore_runtime.h"       // _PyRuntime
+
+/* Make a heap object immortal: from now on Py_INCREF/Py_DECREF leave it
+   alone and it is never freed. In debug builds its references leave
+   _Py_RefTotal, since their Py_DECREF() will not be counted. */
+extern void _Py_SetImmortal(PyObject *op);
+
+/* The same for a statically allocated object, before anything references
+   it (its initial refcount was never counted in _Py_RefTotal). */
+extern void _Py_SetImmortalStatic(PyObject *op);
+
+/* Is op one of the objects statically allocated in _PyRuntime: small ints,
+   the runtime's static strings, the 1-character latin-1 strings, empty
+   bytes/str/tuple and the 1-byte bytes? */
+static inline int
+_PyImmortal_IsRuntimeStatic(PyObject *op)
+{
+    return (const char *)op >= (const char *)&_PyRuntime
+           && (const char *)op < (const char *)(&_PyRuntime + 1);
+}
+
+/* Deallocation of a statically allocated immortal object can only mean that
+   code unaware of immortality (an extension built against stock 3.11
+   headers, doing plain ob_refcnt--) drove its count down to zero: such an
+   object is reset to immortal, never freed. */
+extern void _PyImmortal_Restore(PyObject *op);
+
+/* tp_dealloc of the singletons None, NotImplemented, Ellipsis, True and
+   False. */
+extern void _PyImmortal_StaticDealloc(PyObject *op);
+
+/* tp_dealloc of int and bytes, whose static instances live in _PyRuntime:
+   restores those, frees the others with tp_free. */
+extern void _PyImmortal_FreeUnlessStatic(PyObject *op);
+
+/* The same for exact ints, with PyObject_Free: the destructor the eval
+   loop's int specializations pass to _Py_DECREF_SPECIALIZED. */
+extern void _PyImmortal_LongFree(PyObject *op);
+
+/* For the unicode and tuple deallocators: restore and return 1 if op is
+   one of _PyRuntime's static objects, else return 0 (free it as usual). */
+static inline int
+_PyImmortal_RestoreIfStatic(PyObject *op)
+{
+    if (_PyImmortal_IsRuntimeStatic(op)) {
+        _PyImmortal_Restore(op);
+        return 1;
+    }
+    return 0;
+}
+
+/* For type_dealloc: the same for statically allocated types. */
+static inline int
+_PyImmortal_RestoreIfStaticType(PyTypeObject *type)
+{
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        _PyImmortal_Restore((PyObject *)type);
+        return 1;
+    }
+    return 0;
+}
+
+/* What sys.getrefcount() reports: the refcount of a mortal object, and
+   _Py_IMMORTAL_REFCNT for every immortal one. */
+static inline Py_ssize_t
+_PyImmortal_ReportedRefcnt(PyObject *op)
+{
+    return _Py_IsImmortal(op) ? _Py_IMMORTAL_REFCNT : Py_REFCNT(op);
+}
+
+/* Entries of the sys module's method table. */
+extern PyObject *_PyImmortal_sys_is_immortal(PyObject *module, PyObject *op);
+extern const char _PyImmortal_sys_is_immortal_doc[];
+#define _PYIMMORTAL_SYS_METHODS \
+    {"_is_immortal", _PyImmortal_sys_is_immortal, METH_O, \
+     _PyImmortal_sys_is_immortal_doc},
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* !Py_INTERNAL_IMMORTAL_H */
