@@ -41,11 +41,15 @@ immortal stock immortal-debug stock-debug:
 
 debug: immortal-debug
 
-test: immortal
+# The stock twin's headers build Lib/test/immortal_oldabi.c, an extension
+# that knows nothing of immortality (test_immortal_oldabi).
+test: immortal stock
+	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	$(PYTHON) $(TOOLS)/run_tests.py --known $(KNOWN) \
 		--shell-test $(TOOLS)/tests/test_tree_tools.sh $(TESTOPTS) $(TESTS)
 
-test-debug: immortal-debug
+test-debug: immortal-debug stock
+	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	build/immortal-debug/python $(TOOLS)/run_tests.py --known $(KNOWN) $(TESTOPTS) $(TESTS)
 
 install: immortal

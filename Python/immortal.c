@@ -53,24 +53,6 @@ _PyImmortal_StaticDealloc(PyObject *op)
     _PyImmortal_Restore(op);
 }
 
-void
-_PyImmortal_FreeUnlessStatic(PyObject *op)
-{
-    if (_PyImmortal_RestoreIfStatic(op)) {
-        return;
-    }
-    Py_TYPE(op)->tp_free(op);
-}
-
-void
-_PyImmortal_LongFree(PyObject *op)
-{
-    if (_PyImmortal_RestoreIfStatic(op)) {
-        return;
-    }
-    PyObject_Free(op);
-}
-
 
 const char _PyImmortal_sys_is_immortal_doc[] =
 "_is_immortal($module, op, /)\n"

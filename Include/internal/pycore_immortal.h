@@ -22,40 +22,50 @@ extern void _Py_SetImmortal(PyObject *op);
    it (its initial refcount was never counted in _Py_RefTotal). */
 extern void _Py_SetImmortalStatic(PyObject *op);
 
-/* Is op one of the objects statically allocated in _PyRuntime: small ints,
-   the runtime's static strings, the 1-character latin-1 strings, empty
-   bytes/str/tuple and the 1-byte bytes? */
+/* Deep-frozen objects (Tools/scripts/deepfreeze.py: the code objects of
+   the frozen stdlib modules and their constants, many of them interned
+   strings every program shares) are statically allocated in a section of
+   their own, so that one range check recognizes them. */
+#if defined(__GNUC__) && defined(__ELF__)
+#  define _Py_DEEPFROZEN __attribute__((section("py_deepfrozen")))
+extern char __start_py_deepfrozen[] __attribute__((weak, visibility("hidden")));
+extern char __stop_py_deepfrozen[] __attribute__((weak, visibility("hidden")));
+#  define _Py_IN_DEEPFROZEN(p) \
+    ((const char *)(p) >= __start_py_deepfrozen \
+     && (const char *)(p) < __stop_py_deepfrozen)
+#else
+#  define _Py_DEEPFROZEN
+#  define _Py_IN_DEEPFROZEN(p) 0
+#endif
+
+/* Is op statically allocated: in _PyRuntime (small ints, the runtime's
+   static strings, the 1-character str and bytes, the empty str, bytes and
+   tuple) or deep-frozen? None, NotImplemented, Ellipsis, True, False and
+   static types are recognized by their tp_dealloc instead. */
 static inline int
-_PyImmortal_IsRuntimeStatic(PyObject *op)
+_PyImmortal_IsStatic(PyObject *op)
 {
-    return (const char *)op >= (const char *)&_PyRuntime
-           && (const char *)op < (const char *)(&_PyRuntime + 1);
+    return ((const char *)op >= (const char *)&_PyRuntime
+            && (const char *)op < (const char *)(&_PyRuntime + 1))
+           || _Py_IN_DEEPFROZEN(op);
 }
 
-/* Deallocation of a statically allocated immortal object can only mean that
-   code unaware of immortality (an extension built against stock 3.11
-   headers, doing plain ob_refcnt--) drove its count down to zero: such an
-   object is reset to immortal, never freed. */
+/* Deallocation of a statically allocated object can only mean that code
+   unaware of immortality (an extension built against stock 3.11 headers,
+   doing plain ob_refcnt--) drove its count down to zero: such an object is
+   reset to immortal, never freed. */
 extern void _PyImmortal_Restore(PyObject *op);
 
 /* tp_dealloc of the singletons None, NotImplemented, Ellipsis, True and
    False. */
 extern void _PyImmortal_StaticDealloc(PyObject *op);
 
-/* tp_dealloc of int and bytes, whose static instances live in _PyRuntime:
-   restores those, frees the others with tp_free. */
-extern void _PyImmortal_FreeUnlessStatic(PyObject *op);
-
-/* The same for exact ints, with PyObject_Free: the destructor the eval
-   loop's int specializations pass to _Py_DECREF_SPECIALIZED. */
-extern void _PyImmortal_LongFree(PyObject *op);
-
-/* For the unicode and tuple deallocators: restore and return 1 if op is
-   one of _PyRuntime's static objects, else return 0 (free it as usual). */
+/* For _Py_Dealloc(), where stock headers' Py_DECREF() lands at zero:
+   restore and return 1 if op is statically allocated, else return 0. */
 static inline int
 _PyImmortal_RestoreIfStatic(PyObject *op)
 {
-    if (_PyImmortal_IsRuntimeStatic(op)) {
+    if (_PyImmortal_IsStatic(op)) {
         _PyImmortal_Restore(op);
         return 1;
     }
