@@ -1,0 +1,132 @@
+"""Instruction counts of the fork against its stock twin, under callgrind.
+
+Counts are deterministic for a given binary and input, so small differences
+show on this noisy 2-core machine, where wall time cannot resolve them.
+
+    build/stock/python Tools/immortal/bench/callgrind.py [options]
+
+Workloads: Tools/immortal/bench/workloads.py (ours, always), and with
+--pyperformance DIR --pyperf DIR the benchmarks of a pyperformance checkout,
+each run once in-process (pyperf's --debug-single-value). Start-up is
+measured separately (workload `empty`, and `-c pass` for pyperformance) and
+subtracted. Prints a table and the geometric mean of fork/stock.
+"""
+
+import argparse
+import concurrent.futures
+import math
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+WORKLOADS = os.path.join(HERE, 'workloads.py')
+COLLECTED = re.compile(rb'Collected\s*:\s*(\d+)')
+
+
+def count(python, args, env=None):
+    """Instructions executed by `python args` (the whole process)."""
+    cmd = ['valgrind', '--tool=callgrind', '--callgrind-out-file=/dev/null',
+           python, *args]
+    proc = subprocess.run(cmd, capture_output=True, env=env)
+    m = COLLECTED.findall(proc.stderr)
+    if proc.returncode or not m:
+        tail = proc.stderr.decode(errors='replace')[-2000:]
+        raise RuntimeError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{tail}')
+    return int(m[-1])
+
+
+def our_workloads():
+    out = subprocess.run([sys.executable, WORKLOADS], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return [(name, [WORKLOADS, name]) for name in out if name != 'empty']
+
+
+def pyperformance_workloads(pyperformance, names):
+    bench_dir = os.path.join(pyperformance, 'pyperformance', 'data-files',
+                             'benchmarks')
+    if not os.path.isdir(bench_dir):
+        raise SystemExit(f'{pyperformance} is not a pyperformance checkout '
+                         f'(no {bench_dir}); fetch python/pyperformance')
+    found = []
+    for name in names:
+        base, _, variant = name.partition(':')
+        script = os.path.join(bench_dir, f'bm_{base}', 'run_benchmark.py')
+        if not os.path.exists(script):
+            raise SystemExit(f'no benchmark {base} in {bench_dir}')
+        args = [script, '--debug-single-value']
+        if variant:
+            args.insert(1, variant)
+        found.append((f'pyperformance/{name}', args))
+    return found
+
+
+# Benchmarks of pyperformance that need nothing beyond the stdlib and run
+# in reasonable time under callgrind once.
+DEFAULT_PYPERFORMANCE = [
+    'chaos', 'deltablue', 'fannkuch', 'float', 'go', 'hexiom', 'json_dumps',
+    'json_loads', 'logging', 'nbody', 'nqueens', 'pickle_pure_python',
+    'pyflate', 'raytrace', 'regex_compile', 'richards', 'scimark',
+    'spectral_norm', 'unpack_sequence', 'deepcopy', 'generators',
+    'coroutines', 'async_tree', 'coverage', 'pathlib', 'sqlglot',
+]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--stock', default=os.path.join(ROOT, 'build/stock/python'))
+    p.add_argument('--fork', default=os.path.join(ROOT, 'build/immortal/python'))
+    p.add_argument('--pyperformance', metavar='DIR',
+                   help='a pyperformance checkout (python/pyperformance)')
+    p.add_argument('--pyperf', metavar='DIR',
+                   help='a pyperf checkout (psf/pyperf), for --pyperformance')
+    p.add_argument('--bench', action='append',
+                   help='pyperformance benchmark (repeatable; default: a '
+                        'stdlib-only set)')
+    p.add_argument('--only-pyperformance', action='store_true')
+    p.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 2)
+    opts = p.parse_args()
+
+    for exe in (opts.stock, opts.fork):
+        if not os.access(exe, os.X_OK):
+            raise SystemExit(f'{exe} is missing: build it (make, make stock)')
+
+    jobs = [] if opts.only_pyperformance else our_workloads()
+    env = None
+    if opts.pyperformance:
+        if not opts.pyperf or not os.path.isdir(os.path.join(opts.pyperf, 'pyperf')):
+            raise SystemExit('--pyperformance needs --pyperf DIR, a checkout '
+                             'of psf/pyperf')
+        jobs += pyperformance_workloads(opts.pyperformance,
+                                        opts.bench or DEFAULT_PYPERFORMANCE)
+        env = dict(os.environ, PYTHONPATH=opts.pyperf)
+
+    baselines = [('(start-up)', [WORKLOADS, 'empty'])]
+    if opts.pyperformance:
+        baselines.append(('(start-up, pyperf)', ['-c', 'import pyperf']))
+    tasks = {}
+    with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
+        for name, args in baselines + jobs:
+            for which, exe in (('stock', opts.stock), ('fork', opts.fork)):
+                tasks[name, which] = pool.submit(count, exe, args, env)
+        results = {key: f.result() for key, f in tasks.items()}
+
+    print(f'{"workload":<34} {"stock":>15} {"fork":>15} {"fork/stock":>10}')
+    ratios = []
+    for name, args in baselines + jobs:
+        base = '(start-up, pyperf)' if name.startswith('pyperformance/') else '(start-up)'
+        s, f = results[name, 'stock'], results[name, 'fork']
+        if not name.startswith('('):
+            s -= results[base, 'stock']
+            f -= results[base, 'fork']
+            ratios.append(f / s)
+        print(f'{name:<34} {s:>15,} {f:>15,} {f / s:>10.4f}')
+    geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    print(f'{"geometric mean (start-up excluded)":<66} {geo:>10.4f}  '
+          f'({(geo - 1) * 100:+.2f}%, {len(ratios)} workloads)')
+
+
+if __name__ == '__main__':
+    main()
