@@ -118,7 +118,7 @@ class RefcountTests(unittest.TestCase):
 
         for _ in range(10_000):
             keep = [None, True, False, 0, 7, 256, -5, '', 'x', (), b'', int, str]
-            d = {o: o for o in keep}
+            d = {str(i): o for i, o in enumerate(keep)}
             t = tuple(keep) * 3
             returns_none()
             keep.append(7 + 0)

@@ -103,11 +103,14 @@ class OldABITests(unittest.TestCase):
         # frozen stdlib; importlib's bootstrap code is always frozen).
         import _frozen_importlib
         for obj in (None, True, False, Ellipsis, NotImplemented, 0, 256, -5,
-                    '', 'a', '\xe9', b'', b'x', (), int, type, object,
+                    '', 'a', chr(0xe9), b'', bytes([120]), (), int, type,
+                    object,
                     sys.intern('encodings'),
                     _frozen_importlib._find_and_load.__code__,
                     _frozen_importlib._find_and_load.__code__.co_consts):
             with self.subTest(obj=obj):
+                # Driving a mortal object to zero would free it for real.
+                self.assertTrue(sys._is_immortal(obj))
                 ext.drive_to_zero(obj)
                 self.assertTrue(sys._is_immortal(obj))
                 # Reset to the immortal value (then, for None, the

@@ -62,7 +62,7 @@ if [ "$variant" = immortal ]; then
                 /^(patching|checking) file / { f = $3 }
                 /FAILED|can.t find file|No file to patch|Reversed|malformed/ { if (f != "") print f; else print "?" }' |
                 sort -u | tr '\n' ' ')
-            first=$(printf '%s\n' "$out" | grep -E 'FAILED|can.t find|Reversed|malformed|Only garbage' | head -n1)
+            first=$(printf '%s\n' "$out" | grep -E 'FAILED|can.t find|Reversed|malformed|Only garbage' | sed -n 1,1p)
             die "patch $name does not apply: file(s) ${files:-?}(${first:-see patch --dry-run})"
         fi
         patch -d "$stage" -p1 --fuzz=0 --forward --batch --silent --no-backup-if-mismatch < "$p" >/dev/null ||

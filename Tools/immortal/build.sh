@@ -85,7 +85,7 @@ fi
 
 echo "build: $variant: make -j$JOBS (log: build/$variant.build.log)" >&2
 make -C "$dir" -j"$JOBS" > "$build/$variant.build.log" 2>&1 || {
-    grep -nE 'error|Error' "$build/$variant.build.log" | head -n 20 >&2
+    grep -nE 'error|Error' "$build/$variant.build.log" | sed -n 1,20p >&2
     tail -n 20 "$build/$variant.build.log" >&2
     die "build of $variant failed: see build/$variant.build.log"
 }

@@ -43,7 +43,7 @@ g merge-base --is-ancestor overlay HEAD ||
 if ! g diff --quiet HEAD --; then
     die "$dir has uncommitted changes to tracked files: commit them first (export reads commits only)"
 fi
-untracked=$(g ls-files --others --exclude-standard | head -n 5)
+untracked=$(g ls-files --others --exclude-standard | sed -n 1,5p)
 [ -z "$untracked" ] ||
     echo "export: warning: untracked files in $dir are not exported: $(echo "$untracked" | tr '\n' ' ')..." >&2
 
@@ -58,7 +58,7 @@ if [ "$root" = "$IMMORTAL_ROOT" ] && [ -z "$force" ]; then
         die "$dir records no source fingerprint; recreate it with make devtree"
     source_fingerprint > "$tmp/now"
     if ! cmp -s "$dir/.git/immortal-source" "$tmp/now"; then
-        changed=$({ diff "$dir/.git/immortal-source" "$tmp/now" || true; } | sed -n 's/^[<>] [0-9a-f]*  //p' | LC_ALL=C sort -u | head -n 5 | tr '\n' ' ')
+        changed=$({ diff "$dir/.git/immortal-source" "$tmp/now" || true; } | sed -n 's/^[<>] [0-9a-f]*  //p' | LC_ALL=C sort -u | sed -n 1,5p | tr '\n' ' ')
         die "the repo changed since $dir was made ($changed); export would undo that: redo your commits on a fresh devtree, or port the repo change into $dir and run export with --force"
     fi
 fi

@@ -62,7 +62,7 @@ add_deb_src() {
     [ -n "$codename" ] || die "cannot tell this machine's Debian suite from /etc/os-release; $hint"
     uri=$(grep -rhsE '^[[:space:]]*(URIs:|deb[[:space:]])' \
             /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-          grep -oE 'https?://[^ ]*debian[^ ]*' | grep -v security | head -n1 || true)
+          grep -oE 'https?://[^ ]*debian[^ ]*' | grep -v security | sed -n 1,1p || true)
     uri=${uri:-http://deb.debian.org/debian}
     as_root tee /etc/apt/sources.list.d/immortal-cpython-src.sources >/dev/null <<EOF || return 1
 # Added by Immortal CPython's Tools/immortal/upstream.sh to fetch the pristine
@@ -89,7 +89,7 @@ fi
 chmod 755 "$tmp"
 chown _apt "$tmp" 2>/dev/null || true
 (cd "$tmp" && apt-get source --download-only "$UPSTREAM_DEBIAN_SOURCE") >"$log" 2>&1 ||
-    die "apt-get source --download-only $UPSTREAM_DEBIAN_SOURCE failed (network?): $(grep -E '^(E|Err):' "$log" | head -n1); $hint"
+    die "apt-get source --download-only $UPSTREAM_DEBIAN_SOURCE failed (network?): $(grep -E '^(E|Err):' "$log" | sed -n 1,1p); $hint"
 
 got_file=$tmp/$UPSTREAM_TARBALL
 [ -f "$got_file" ] ||

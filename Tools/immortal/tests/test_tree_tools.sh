@@ -19,6 +19,7 @@ root=$(cd "$here/../../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
+trap 'echo "FAIL tree tools: aborted at line $LINENO: $BASH_COMMAND"' ERR
 pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 
@@ -76,7 +77,7 @@ fi
 rm -f "$repo/Objects/immortal_scratch_a.c"
 
 # --- 3. a patch that does not apply ------------------------------------------
-first=$(series_patches | head -n1)
+first=$(series_patches | sed -n 1,1p)
 if [ -n "$first" ]; then
     name=${first##*/}
     target=$(grep -m1 '^+++ b/' "$first" | sed 's|^+++ b/||')
