@@ -9,6 +9,9 @@
 #   make test TESTS="test_sys test_immortal_version"   just those modules
 #   make install PREFIX=/opt/immortal               python3, python3.11, ...
 #   make demo             the main job: both interpreters, side by side
+#   make bench [PYPERFORMANCE=dir PYPERF=dir]   instruction counts (callgrind),
+#                         our workloads and, given the checkouts, pyperformance's
+#   make bench-wall PYPERFORMANCE=dir PYPERF=dir   pyperformance wall time
 #   make devtree          a git repo of upstream + our changes, to edit (dev/)
 #   make export           write dev/ back into patches/ and the overlay
 #   make clean            remove build/ (not the download cache, not dev/)
@@ -32,7 +35,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
-	install demo devtree export clean deps
+	install demo bench bench-wall devtree export clean deps
 
 all: immortal
 
@@ -57,6 +60,17 @@ install: immortal
 
 demo: immortal stock
 	@$(TOOLS)/demo.sh
+
+PYPERFORMANCE ?=
+PYPERF ?=
+PYPERF_ARGS = $(if $(PYPERFORMANCE),--pyperformance $(PYPERFORMANCE)) \
+	$(if $(PYPERF),--pyperf $(PYPERF))
+
+bench: immortal stock
+	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS)
+
+bench-wall: immortal stock
+	build/stock/python $(TOOLS)/bench/pyperformance.py $(PYPERF_ARGS) $(BENCHOPTS)
 
 devtree:
 	@$(TOOLS)/devtree.sh

@@ -22,6 +22,21 @@ extern void _Py_SetImmortal(PyObject *op);
    it (its initial refcount was never counted in _Py_RefTotal). */
 extern void _Py_SetImmortalStatic(PyObject *op);
 
+/* Add n references to op at once (list and tuple repetition), counting
+   them in debug builds; nothing for an immortal object (gh-104142 was 3.12's
+   bug of this path). */
+static inline void
+_Py_RefcntAdd(PyObject *op, Py_ssize_t n)
+{
+    if (_Py_IsImmortal(op)) {
+        return;
+    }
+#ifdef Py_REF_DEBUG
+    _Py_RefTotal += n;
+#endif
+    op->ob_refcnt += n;
+}
+
 /* Deep-frozen objects (Tools/scripts/deepfreeze.py: the code objects of
    the frozen stdlib modules and their constants, many of them interned
    strings every program shares) are statically allocated in a section of

@@ -17,6 +17,7 @@ import concurrent.futures
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -92,6 +93,10 @@ def main():
     for exe in (opts.stock, opts.fork):
         if not os.access(exe, os.X_OK):
             raise SystemExit(f'{exe} is missing: build it (make, make stock)')
+    if not shutil.which('valgrind'):
+        raise SystemExit('valgrind is missing: apt-get install valgrind')
+    if opts.pyperf and not opts.pyperformance:
+        raise SystemExit('--pyperf is for --pyperformance DIR: give both')
 
     jobs = [] if opts.only_pyperformance else our_workloads()
     env = None

@@ -54,8 +54,10 @@ def manifest_benchmarks(bench_dir):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--pyperformance', required=True, metavar='DIR')
-    p.add_argument('--pyperf', required=True, metavar='DIR')
+    p.add_argument('--pyperformance', metavar='DIR',
+                   help='a checkout of python/pyperformance (required)')
+    p.add_argument('--pyperf', metavar='DIR',
+                   help='a checkout of psf/pyperf (required)')
     p.add_argument('--stock', default=os.path.join(ROOT, 'build/stock/python'))
     p.add_argument('--fork', default=os.path.join(ROOT, 'build/immortal/python'))
     p.add_argument('--out', default=os.path.join(ROOT, 'build/bench'))
@@ -66,6 +68,11 @@ def main():
     p.add_argument('--rigorous', action='store_true', help="pyperf's --rigorous")
     opts = p.parse_args()
 
+    if not opts.pyperformance or not opts.pyperf:
+        raise SystemExit('give --pyperformance DIR and --pyperf DIR: checkouts '
+                         'of python/pyperformance and psf/pyperf, kept beside '
+                         'the project (make bench-wall PYPERFORMANCE=... '
+                         'PYPERF=...)')
     bench_dir = os.path.join(opts.pyperformance, 'pyperformance', 'data-files',
                              'benchmarks')
     if not os.path.isfile(os.path.join(bench_dir, 'MANIFEST')):
