@@ -13,6 +13,7 @@ the IMMORTAL_STOCK_PYTHON environment variable (`make test` sets it).
 import importlib.util
 import os
 import shlex
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +25,7 @@ from test import support
 STOCK_PYTHON = os.environ.get('IMMORTAL_STOCK_PYTHON')
 SOURCE = os.path.join(os.path.dirname(__file__), 'immortal_oldabi.c')
 N = 2**32
+IMMORTAL_REFCNT = 3 << (8 * struct.calcsize('n') - 3)
 
 
 def build_extension(tmpdir):
@@ -51,6 +53,20 @@ def build_extension(tmpdir):
     return module
 
 
+_extension = None
+
+
+def extension():
+    """Build and load the extension once per process: CPython keeps every
+    single-phase-init extension module it loads, so loading a fresh copy for
+    each run of the tests (regrtest -R) would show up as a leak."""
+    global _extension
+    if _extension is None:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            _extension = build_extension(tmpdir)
+    return _extension
+
+
 @unittest.skipUnless(STOCK_PYTHON, 'IMMORTAL_STOCK_PYTHON (the stock twin) '
                      'is not set; `make test` sets it')
 @support.requires_subprocess()
@@ -58,12 +74,7 @@ class OldABITests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmpdir = tempfile.TemporaryDirectory()
-        cls.ext = build_extension(cls.tmpdir.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmpdir.cleanup()
+        cls.ext = extension()
 
     def test_unbalanced_refcounting_keeps_none_and_small_int_immortal(self):
         ext = self.ext
@@ -95,9 +106,14 @@ class OldABITests(unittest.TestCase):
         self.assertEqual(forty_two + 1, 43)
         self.assertEqual(repr(None), 'None')
 
+        # Leave them where they started (for -R runs and later tests).
+        ext.incref_n(objs, N)
+        for o, s in zip(objs, start):
+            self.assertAlmostEqual(ext.raw_refcnt(o), s, delta=16)
+
     def test_static_objects_are_reset_not_freed(self):
         ext = self.ext
-        immortal_refcnt = ext.raw_refcnt(None)
+        immortal_refcnt = IMMORTAL_REFCNT
         # The runtime's static objects, the singletons, static types, and
         # deep-frozen objects ('a' and 'encodings' are interned from the
         # frozen stdlib; importlib's bootstrap code is always frozen).
