@@ -48,30 +48,31 @@ def our_workloads():
 def pyperformance_workloads(pyperformance, names):
     bench_dir = os.path.join(pyperformance, 'pyperformance', 'data-files',
                              'benchmarks')
-    if not os.path.isdir(bench_dir):
+    if not os.path.isfile(os.path.join(bench_dir, 'MANIFEST')):
         raise SystemExit(f'{pyperformance} is not a pyperformance checkout '
-                         f'(no {bench_dir}); fetch python/pyperformance')
+                         f'(no {bench_dir}/MANIFEST): fetch python/pyperformance')
+    sys.path.insert(0, HERE)
+    from pyperformance import manifest_benchmarks   # our driver, beside this file
+    known = {name: (script, variant)
+             for name, script, variant in manifest_benchmarks(bench_dir)}
     found = []
     for name in names:
-        base, _, variant = name.partition(':')
-        script = os.path.join(bench_dir, f'bm_{base}', 'run_benchmark.py')
-        if not os.path.exists(script):
-            raise SystemExit(f'no benchmark {base} in {bench_dir}')
-        args = [script, '--debug-single-value']
-        if variant:
-            args.insert(1, variant)
-        found.append((f'pyperformance/{name}', args))
+        if name not in known:
+            raise SystemExit(f'no benchmark {name} in {bench_dir}/MANIFEST')
+        script, variant = known[name]
+        found.append((f'pyperformance/{name}',
+                      [script, *variant, '--debug-single-value']))
     return found
 
 
 # Benchmarks of pyperformance that need nothing beyond the stdlib and run
 # in reasonable time under callgrind once.
 DEFAULT_PYPERFORMANCE = [
-    'chaos', 'deltablue', 'fannkuch', 'float', 'go', 'hexiom', 'json_dumps',
-    'json_loads', 'logging', 'nbody', 'nqueens', 'pickle_pure_python',
-    'pyflate', 'raytrace', 'regex_compile', 'richards', 'scimark',
-    'spectral_norm', 'unpack_sequence', 'deepcopy', 'generators',
-    'coroutines', 'async_tree', 'coverage', 'pathlib', 'sqlglot',
+    'async_tree', 'chaos', 'comprehensions', 'coroutines', 'deepcopy',
+    'deltablue', 'fannkuch', 'float', 'generators', 'go', 'hexiom',
+    'json_dumps', 'json_loads', 'logging', 'nbody', 'nqueens', 'pathlib',
+    'pickle_pure_python', 'pprint', 'pyflate', 'raytrace', 'regex_compile',
+    'richards', 'scimark', 'spectral_norm', 'unpack_sequence',
 ]
 
 
