@@ -70,7 +70,7 @@ bench: immortal stock
 	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS)
 
 bench-wall: immortal stock
-	build/stock/python $(TOOLS)/bench/pyperformance.py $(PYPERF_ARGS) $(BENCHOPTS)
+	build/stock/python $(TOOLS)/bench/wall.py $(PYPERF_ARGS) $(BENCHOPTS)
 
 devtree:
 	@$(TOOLS)/devtree.sh

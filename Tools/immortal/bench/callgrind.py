@@ -52,7 +52,7 @@ def pyperformance_workloads(pyperformance, names):
         raise SystemExit(f'{pyperformance} is not a pyperformance checkout '
                          f'(no {bench_dir}/MANIFEST): fetch python/pyperformance')
     sys.path.insert(0, HERE)
-    from pyperformance import manifest_benchmarks   # our driver, beside this file
+    from wall import manifest_benchmarks   # our wall-time driver, beside this file
     known = {name: (script, variant)
              for name, script, variant in manifest_benchmarks(bench_dir)}
     found = []

@@ -7,7 +7,7 @@ interpreters alternate benchmark by benchmark (and, with --rounds, round by
 round), so slow drift of the machine hits both alike. Then `pyperf
 compare_to` prints the table and the geometric mean.
 
-    build/stock/python Tools/immortal/bench/pyperformance.py \
+    build/stock/python Tools/immortal/bench/wall.py \
         --pyperformance DIR --pyperf DIR [--out DIR] [--fast] [--bench NAME]...
 
 DIR: checkouts of python/pyperformance and psf/pyperf (run beside the
@@ -20,13 +20,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 
 
 def manifest_benchmarks(bench_dir):
-    """(name, script, variant args) for pyperformance's default group."""
+    """(name, script, arguments) for pyperformance's default group."""
     names = []
     in_benchmarks = False
     with open(os.path.join(bench_dir, 'MANIFEST')) as f:
@@ -43,12 +44,20 @@ def manifest_benchmarks(bench_dir):
             names.append((name, base))
     found = []
     for name, base in names:
-        script = os.path.join(bench_dir, f'bm_{base}', 'run_benchmark.py')
+        bm = os.path.join(bench_dir, f'bm_{base}')
+        script = os.path.join(bm, 'run_benchmark.py')
         if not os.path.exists(script):
             continue
-        # Variants of one script take their name as first argument.
-        variant = [] if name == base else [name]
-        found.append((name, script, variant))
+        # A benchmark's arguments are its metadata's extra_opts: in
+        # pyproject.toml, or in bm_NAME.toml for a variant of the script.
+        meta = os.path.join(bm, 'pyproject.toml' if name == base
+                            else f'bm_{name}.toml')
+        extra = []
+        if os.path.exists(meta):
+            with open(meta, 'rb') as f:
+                extra = (tomllib.load(f).get('tool', {}).get('pyperformance', {})
+                         .get('extra_opts', []))
+        found.append((name, script, list(extra)))
     return found
 
 
