@@ -7,7 +7,7 @@ show on this noisy 2-core machine, where wall time cannot resolve them.
 
 Workloads: Tools/immortal/bench/workloads.py (ours, always), and with
 --pyperformance DIR --pyperf DIR the benchmarks of a pyperformance checkout,
-each run once in-process (pyperf's --debug-single-value). Start-up is
+each run once in-process (pyperf's worker mode: one loop, one value). Start-up is
 measured separately (workload `empty`, and `-c pass` for pyperformance) and
 subtracted. Prints a table and the geometric mean of fork/stock.
 """
@@ -60,8 +60,11 @@ def pyperformance_workloads(pyperformance, names):
         if name not in known:
             raise SystemExit(f'no benchmark {name} in {bench_dir}/MANIFEST')
         script, variant = known[name]
+        # One value of one loop, computed in this process (pyperf's worker
+        # mode): callgrind follows no child processes.
         found.append((f'pyperformance/{name}',
-                      [script, *variant, '--debug-single-value']))
+                      [script, *variant, '--worker', '-l', '1', '-n', '1',
+                       '-w', '0']))
     return found
 
 
