@@ -17,8 +17,9 @@
    iteration is a separate read-modify-write of ob_refcnt. */
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 
+/* Py_INCREF() (incref) or Py_DECREF() each object of a tuple, n times. */
 static PyObject *
-incref_n(PyObject *self, PyObject *args)
+repeat_refcount_op(PyObject *args, int incref)
 {
     PyObject *objs;
     unsigned long long n;
@@ -31,7 +32,12 @@ incref_n(PyObject *self, PyObject *args)
        lets the CPU overlap their read-modify-writes. */
     for (unsigned long long i = 0; i < n; i++) {
         for (Py_ssize_t j = 0; j < k; j++) {
-            Py_INCREF(items[j]);
+            if (incref) {
+                Py_INCREF(items[j]);
+            }
+            else {
+                Py_DECREF(items[j]);
+            }
         }
         BARRIER();
     }
@@ -39,24 +45,15 @@ incref_n(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+incref_n(PyObject *self, PyObject *args)
+{
+    return repeat_refcount_op(args, 1);
+}
+
+static PyObject *
 decref_n(PyObject *self, PyObject *args)
 {
-    PyObject *objs;
-    unsigned long long n;
-    if (!PyArg_ParseTuple(args, "O!K", &PyTuple_Type, &objs, &n)) {
-        return NULL;
-    }
-    Py_ssize_t k = PyTuple_GET_SIZE(objs);
-    PyObject **items = &PyTuple_GET_ITEM(objs, 0);
-    /* The objects' refcounts are independent chains: interleaving them
-       lets the CPU overlap their read-modify-writes. */
-    for (unsigned long long i = 0; i < n; i++) {
-        for (Py_ssize_t j = 0; j < k; j++) {
-            Py_DECREF(items[j]);
-        }
-        BARRIER();
-    }
-    Py_RETURN_NONE;
+    return repeat_refcount_op(args, 0);
 }
 
 /* Drive op's refcount to zero the way buggy old code would: this calls

@@ -128,7 +128,9 @@ def main():
         if ignore is not None:
             os.unlink(ignore.name)
 
-    omitted = set(regrtest.selected) - regrtest.get_executed()
+    # A regrtest that stopped early (bad arguments, interrupt) selected
+    # tests it never ran: they count as failed.
+    omitted = set(regrtest.selected or ()) - regrtest.get_executed()
     failed = sorted(set(regrtest.bad) | omitted) + shell_failed
     passed = len(regrtest.good) + len(regrtest.environment_changed) + len(shell_passed)
     skipped = len(regrtest.skipped) + len(regrtest.run_no_tests)
