@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for the tree tools; sourced, never run.
 # Everything here is derived from the repo; nothing is written by sourcing it.
 
@@ -26,8 +27,8 @@ die() {
 # skipping ones deleted from the work tree.
 overlay_files() {
     local d
+    # shellcheck disable=SC2086  # the directory list is meant to split
     ( cd "$IMMORTAL_ROOT" &&
-      # shellcheck disable=SC2086
       git ls-files --cached --others --exclude-standard -- $IMMORTAL_OVERLAY_DIRS |
       LC_ALL=C sort -u | while IFS= read -r d; do
           is_plumbing "$d" || { [ -f "$d" ] && printf '%s\n' "$d"; }

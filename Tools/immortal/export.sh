@@ -35,8 +35,8 @@ root=$(cd "$root" && pwd)
 
 [ -d "$dir/.git" ] || die "$dir is not a development tree (make devtree creates one)"
 g() { git -C "$dir" "$@"; }
-g rev-parse -q --verify upstream^{commit} >/dev/null &&
-    g rev-parse -q --verify overlay^{commit} >/dev/null ||
+g rev-parse -q --verify 'upstream^{commit}' >/dev/null &&
+    g rev-parse -q --verify 'overlay^{commit}' >/dev/null ||
     die "$dir lacks the upstream/overlay tags that devtree.sh makes"
 g merge-base --is-ancestor overlay HEAD ||
     die "HEAD of $dir does not descend from tag overlay"
