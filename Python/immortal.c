@@ -2,13 +2,12 @@
 
    Include/immortal.h defines the representation (which refcounts are
    immortal) and the test the refcount paths use; this file holds what is
-   not inlined: marking objects immortal, restoring statically allocated
-   objects that code unaware of immortality drove down, and the sys and C
-   API entry points. */
+   not inlined: giving statically allocated objects the immortal count
+   (when readied, or when code unaware of immortality drove them down), and
+   the sys and C API entry points. */
 
 #include "Python.h"
 #include "pycore_immortal.h"
-#include "pycore_object.h"        // _Py_FatalRefcountError
 
 int
 PyUnstable_IsImmortal(PyObject *op)
@@ -17,40 +16,9 @@ PyUnstable_IsImmortal(PyObject *op)
 }
 
 void
-_Py_SetImmortal(PyObject *op)
-{
-    if (_Py_IsImmortal(op)) {
-        return;
-    }
-#ifdef Py_REF_DEBUG
-    // Every reference to a heap object was counted; none will be released.
-    _Py_RefTotal -= Py_REFCNT(op);
-#endif
-    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
-}
-
-void
 _Py_SetImmortalStatic(PyObject *op)
 {
-    // A static object's initial refcount (1 from PyObject_HEAD_INIT of stock
-    // headers, 0 when zero-initialized) was never counted in _Py_RefTotal;
-    // it is made immortal before anything else references it.
     op->ob_refcnt = _Py_IMMORTAL_REFCNT;
-}
-
-void
-_PyImmortal_Restore(PyObject *op)
-{
-    // Reached at refcount 0 only: 2**61 unbalanced decrements (2**29 on
-    // 32-bit) by code compiled against stock headers. Freeing a static
-    // object would corrupt memory; a fresh immortal count is always safe.
-    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
-}
-
-void
-_PyImmortal_StaticDealloc(PyObject *op)
-{
-    _PyImmortal_Restore(op);
 }
 
 

@@ -13,13 +13,13 @@ extern "C" {
 
 #include "pycore_runtime.h"       // _PyRuntime
 
-/* Make a heap object immortal: from now on Py_INCREF/Py_DECREF leave it
-   alone and it is never freed. In debug builds its references leave
-   _Py_RefTotal, since their Py_DECREF() will not be counted. */
-extern void _Py_SetImmortal(PyObject *op);
-
-/* The same for a statically allocated object, before anything references
-   it (its initial refcount was never counted in _Py_RefTotal). */
+/* Give a statically allocated object the immortal refcount. Its count was
+   never part of _Py_RefTotal, so nothing else changes. Used when a static
+   type is readied (PyType_Ready), and to reset a static object instead of
+   freeing it: deallocation of a statically allocated object can only mean
+   that code unaware of immortality (an extension built against stock 3.11
+   headers, doing plain ob_refcnt--) drove its count down to zero. Also the
+   tp_dealloc of None, NotImplemented, Ellipsis, True and False. */
 extern void _Py_SetImmortalStatic(PyObject *op);
 
 /* Add n references to op at once (list and tuple repetition), counting
@@ -65,23 +65,13 @@ _PyImmortal_IsStatic(PyObject *op)
            || _Py_IN_DEEPFROZEN(op);
 }
 
-/* Deallocation of a statically allocated object can only mean that code
-   unaware of immortality (an extension built against stock 3.11 headers,
-   doing plain ob_refcnt--) drove its count down to zero: such an object is
-   reset to immortal, never freed. */
-extern void _PyImmortal_Restore(PyObject *op);
-
-/* tp_dealloc of the singletons None, NotImplemented, Ellipsis, True and
-   False. */
-extern void _PyImmortal_StaticDealloc(PyObject *op);
-
 /* For _Py_Dealloc(), where stock headers' Py_DECREF() lands at zero:
    restore and return 1 if op is statically allocated, else return 0. */
 static inline int
 _PyImmortal_RestoreIfStatic(PyObject *op)
 {
     if (_PyImmortal_IsStatic(op)) {
-        _PyImmortal_Restore(op);
+        _Py_SetImmortalStatic(op);
         return 1;
     }
     return 0;
@@ -92,7 +82,7 @@ static inline int
 _PyImmortal_RestoreIfStaticType(PyTypeObject *type)
 {
     if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
-        _PyImmortal_Restore((PyObject *)type);
+        _Py_SetImmortalStatic((PyObject *)type);
         return 1;
     }
     return 0;
