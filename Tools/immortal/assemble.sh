@@ -36,15 +36,7 @@ tar -xzf "$tarball" -C "$stage" --strip-components=1 ||
     die "cannot unpack $tarball"
 
 if [ "$variant" = immortal ]; then
-    # Overlay: our files at their CPython paths. They add files; changing an
-    # upstream file is a patch's job, so a collision is an error.
-    while IFS= read -r f; do
-        if [ -e "$stage/$f" ]; then
-            die "overlay file $f would replace the upstream file of the same path; change upstream files with a patch (see CONTRIBUTING.md)"
-        fi
-        mkdir -p "$stage/$(dirname "$f")"
-        cp -p "$IMMORTAL_ROOT/$f" "$stage/$f"
-    done < <(overlay_files)
+    copy_overlay "$stage"
 
     # Every patch file must be in the series: a forgotten one is a silent loss.
     series=$(series_patches)
@@ -55,6 +47,7 @@ if [ "$variant" = immortal ]; then
     done
 
     while IFS= read -r p; do
+        [ -n "$p" ] || continue    # an empty series
         name=patches/${p##*/}
         [ -f "$p" ] || die "$name is listed in patches/series but does not exist"
         if ! out=$(patch -d "$stage" -p1 --fuzz=0 --forward --batch --dry-run < "$p" 2>&1); then
@@ -67,7 +60,7 @@ if [ "$variant" = immortal ]; then
         fi
         patch -d "$stage" -p1 --fuzz=0 --forward --batch --silent --no-backup-if-mismatch < "$p" >/dev/null ||
             die "patch $name failed while applying after a clean dry run"
-    done < <(series_patches)
+    done <<< "$series"
 fi
 
 (cd "$stage" && find . -type f -o -type l | sed 's|^\./||' | LC_ALL=C sort) > "$stage/.immortal-manifest"

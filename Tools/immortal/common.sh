@@ -35,6 +35,19 @@ overlay_files() {
       done )
 }
 
+# Copy the overlay files into the tree at DEST. They add files; changing an
+# upstream file is a patch's job, so a file of ours at an upstream path is an
+# error.
+copy_overlay() {
+    local dest=$1 f
+    while IFS= read -r f; do
+        [ ! -e "$dest/$f" ] ||
+            die "overlay file $f would replace the upstream file of the same path; change upstream files with a patch (see CONTRIBUTING.md)"
+        mkdir -p "$dest/$(dirname "$f")"
+        cp -p "$IMMORTAL_ROOT/$f" "$dest/$f"
+    done < <(overlay_files)
+}
+
 is_plumbing() {
     local p
     for p in $IMMORTAL_NOT_OVERLAY; do

@@ -69,11 +69,7 @@ GIT_AUTHOR_NAME="CPython upstream" GIT_AUTHOR_EMAIL="upstream@python.invalid" \
     git commit -q -m "upstream: CPython $UPSTREAM_VERSION ($UPSTREAM_TARBALL)"
 git tag upstream
 
-while IFS= read -r f; do
-    [ ! -e "$f" ] || die "overlay file $f would replace the upstream file of the same path; change upstream files with a patch"
-    mkdir -p "$(dirname "$f")"
-    cp -p "$IMMORTAL_ROOT/$f" "$f"
-done < <(overlay_files)
+copy_overlay .    # the current directory is $dir
 git add -A
 git commit -q --allow-empty -m "overlay: files of Immortal CPython"
 git tag overlay
