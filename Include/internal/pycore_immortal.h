@@ -99,9 +99,15 @@ _PyImmortal_ReportedRefcnt(PyObject *op)
 /* Entries of the sys module's method table. */
 extern PyObject *_PyImmortal_sys_is_immortal(PyObject *module, PyObject *op);
 extern const char _PyImmortal_sys_is_immortal_doc[];
+/* Python/immortalize.c */
+extern PyObject *_PyImmortal_sys_immortalize_heap(PyObject *module,
+                                                  PyObject *unused);
+extern const char _PyImmortal_sys_immortalize_heap_doc[];
 #define _PYIMMORTAL_SYS_METHODS \
     {"_is_immortal", _PyImmortal_sys_is_immortal, METH_O, \
-     _PyImmortal_sys_is_immortal_doc},
+     _PyImmortal_sys_is_immortal_doc}, \
+    {"immortalize_heap", _PyImmortal_sys_immortalize_heap, METH_NOARGS, \
+     _PyImmortal_sys_immortalize_heap_doc},
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,49 @@
+#ifndef Py_INTERNAL_IMMORTAL_HEAP_H
+#define Py_INTERNAL_IMMORTAL_HEAP_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef Py_BUILD_CORE
+#  error "this header requires Py_BUILD_CORE define"
+#endif
+
+/* sys.immortalize_heap(): making every live object immortal, so that
+   processes forked afterwards share the heap. Python/immortalize.c walks
+   the heap; the collector (Modules/gc_immortal.h, part of gcmodule.c) and
+   pymalloc (Objects/obmalloc_seal.h, part of obmalloc.c) give it what only
+   they can reach. Doc/immortal/immortalize-heap.md has the design. */
+
+/* In a child process after fork (PyOS_AfterFork_Child()): what the heap
+   immortalized by a parent needs (Python/immortalize.c). */
+extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
+
+/* --- The collector (Modules/gc_immortal.h) --- */
+
+/* A full collection, as gc.collect() runs it (callbacks included).
+   Returns the number of unreachable objects found, or -1 with RuntimeError
+   set when a collection is already running (a finalizer or a gc callback
+   called us). */
+extern Py_ssize_t _PyGC_ImmortalizeCollect(PyThreadState *tstate);
+
+/* Call fn(op, arg) for every object the collector tracks: the immortal
+   lists first, then the generations and the permanent generation; then
+   move every tracked object that is immortal now out of the generations
+   into the immortal list, where no collection looks at it again. fn must
+   not run Python code or allocate objects. Returns -1 if fn returns -1,
+   else the number of objects moved. */
+extern Py_ssize_t _PyGC_ImmortalizeTracked(
+    PyInterpreterState *interp, int (*fn)(PyObject *, void *), void *arg);
+
+/* --- pymalloc (Objects/obmalloc_seal.h) --- */
+
+/* Seal every pymalloc arena in use: no later allocation is served from
+   it, and a block freed into it is not reused. Returns the bytes of the
+   arenas sealed by this call, or (size_t)-1 if memory for the table of
+   sealed arenas ran out. */
+extern size_t _PyObject_SealArenas(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* !Py_INTERNAL_IMMORTAL_HEAP_H */

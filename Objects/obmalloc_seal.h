@@ -1,0 +1,76 @@
+/* Sealed pymalloc arenas.
+
+   Included by Objects/obmalloc.c (it needs pymalloc's arena and pool
+   tables); declared in Include/internal/pycore_immortal_heap.h.
+
+   sys.immortalize_heap() seals every arena in use once the heap is
+   immortal. A process forked afterwards shares those pages with its
+   parent only as long as it does not write to them, and pymalloc would
+   write to them twice over: by serving new objects from their free blocks
+   (and from the unused pools of a partly carved arena), and by threading
+   freed blocks onto pool free lists. So a sealed arena
+
+   - serves no allocation: its pools leave usedpools[] and the arena leaves
+     usable_arenas, so new objects come from arenas allocated afterwards;
+   - takes frees without writing: a block freed into it (the buffer of an
+     immortal list that grew, an object the walk could not reach) is
+     forgotten, not reused. Nothing else changes: the block was the
+     caller's, and the arena is never returned to the system.
+
+   The memory so forgotten is bounded by the size of the sealed arenas,
+   which stay mapped and shared. */
+
+/* sealed_arenas[i] is 1 if arenas[i] is sealed; n_sealed_slots is 0 until
+   the first seal, so the free path pays one predictable branch. */
+static uint8_t *sealed_arenas = NULL;
+static uint n_sealed_slots = 0;
+
+static inline int
+arena_is_sealed(uint arenaindex)
+{
+    return arenaindex < n_sealed_slots && sealed_arenas[arenaindex];
+}
+
+/* For pymalloc_free(): does the pool of a pymalloc block belong to a
+   sealed arena? */
+static inline int
+pool_is_sealed(poolp pool)
+{
+    return UNLIKELY(n_sealed_slots != 0) && arena_is_sealed(pool->arenaindex);
+}
+
+size_t
+_PyObject_SealArenas(void)
+{
+    if (maxarenas > n_sealed_slots) {
+        /* Raw memory: this runs with the GIL held, but the table must not
+           itself land in an arena. */
+        uint8_t *table = PyMem_RawRealloc(sealed_arenas, maxarenas);
+        if (table == NULL) {
+            return (size_t)-1;
+        }
+        memset(table + n_sealed_slots, 0, maxarenas - n_sealed_slots);
+        sealed_arenas = table;
+        n_sealed_slots = maxarenas;
+    }
+
+    size_t sealed = 0;
+    for (uint i = 0; i < maxarenas; i++) {
+        if (arenas[i].address != 0 && !sealed_arenas[i]) {
+            sealed_arenas[i] = 1;
+            sealed += (size_t)(arenas[i].ntotalpools - arenas[i].nfreepools)
+                      * POOL_SIZE;
+        }
+    }
+
+    /* Every arena in use is sealed now: forget all the lists that lead to
+       free space in them. */
+    for (uint i = 0; i < NB_SMALL_SIZE_CLASSES; i++) {
+        usedpools[i + i] = usedpools[i + i + 1] = PTA(i);
+    }
+    usable_arenas = NULL;
+    for (uint i = 0; i <= MAX_POOLS_IN_ARENA; i++) {
+        nfp2lasta[i] = NULL;
+    }
+    return sealed;
+}

@@ -1,0 +1,602 @@
+/* sys.immortalize_heap(): make every live object immortal.
+
+   A pre-fork server calls it once in its master process after warm-up;
+   the workers forked afterwards then share the warm heap instead of
+   copying it page by page as they read it. Doc/immortal/
+   immortalize-heap.md has the design; in short:
+
+   1. A full collection, so that garbage is freed, not kept forever.
+   2. A walk of the heap. Its roots are every object the collector tracks
+      (the generations, the permanent generation, and the objects an
+      earlier call made immortal, whose contents may have changed since),
+      the static types (through their subclass lists) and the frames of
+      every thread. From each, tp_traverse leads to the untracked objects
+      the collector never sees: strings, numbers, atomic tuples and dicts,
+      code objects and what they hold.
+   3. Each object made immortal is also made read-only in the ways the
+      runtime would otherwise write to it when it is merely used: str and
+      bytes get their hash, types their version tag, dict keys and
+      functions their specialization versions, and code objects stop
+      warming up and specializing (the eval loop's inline caches are part
+      of the code object).
+   4. The collector moves the tracked ones out of its generations
+      (Modules/gc_immortal.h) and pymalloc seals its arenas
+      (Objects/obmalloc_seal.h), so neither collections nor the
+      allocations and frees of a worker write to those pages.
+
+   Objects whose type has a finalizer (tp_finalize or tp_del: files,
+   sockets, generators, classes with __del__) stay mortal, so that they are
+   still finalized, a buffered file still flushed, at exit. Their referents
+   are made immortal. */
+
+#include "Python.h"
+#include "pycore_code.h"          // _PyCode_CODE(), _PyOpcode_Adaptive
+#include "pycore_dict.h"          // _PyDictKeys_GetVersionForCurrentState()
+#include "pycore_frame.h"         // _PyInterpreterFrame
+#include "pycore_function.h"      // _PyFunction_GetVersionForCurrentState()
+#include "pycore_immortal.h"
+#include "pycore_immortal_heap.h"
+#include "pycore_object.h"        // _PyObject_IS_GC()
+#include "pycore_opcode.h"        // _PyOpcode_Deopt, _PyOpcode_Caches
+#include "pycore_pystate.h"       // _PyThreadState_GET()
+#include "pycore_runtime.h"       // _Py_ID()
+#include "pycore_gc.h"            // _PyTuple_ClearFreeList(), ...
+#include "pycore_sliceobject.h"   // _PySlice_Fini()
+#include "structseq.h"
+
+
+/* --- What a walk counts --- */
+
+enum immortal_kind {
+    KIND_TRACKED,       // containers the collector tracked
+    KIND_UNTRACKED,     // containers it did not (atomic tuples and dicts)
+    KIND_STR,
+    KIND_BYTES,
+    KIND_INT,
+    KIND_FLOAT,
+    KIND_CODE,
+    KIND_OTHER,         // any other object without references to follow
+    NUM_KINDS
+};
+
+typedef struct {
+    /* Objects made immortal whose referents are still to be visited. */
+    PyObject **stack;
+    Py_ssize_t depth;
+    Py_ssize_t capacity;
+    Py_ssize_t kinds[NUM_KINDS];
+    Py_ssize_t kept_mortal;
+} walk_state;
+
+
+/* --- Making one object immortal and read-only --- */
+
+/* An object whose finalizer must still run stays mortal. */
+static inline int
+has_finalizer(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    return tp->tp_finalize != NULL || tp->tp_del != NULL;
+}
+
+/* A tuple that C code is still filling (PySequence_Tuple() iterating a
+   generator that called us) has NULL items and will be resized, which
+   needs a refcount of 1: leave it mortal. */
+static inline int
+is_tuple_in_construction(PyObject *op)
+{
+    return (PyTuple_CheckExact(op) && Py_SIZE(op) > 0
+            && PyTuple_GET_ITEM(op, Py_SIZE(op) - 1) == NULL);
+}
+
+/* Code objects are written to while they run: the warm-up counter, then
+   quickening, then every adaptive instruction's counter and
+   specialization. Code that has not been quickened keeps its base
+   instructions and is never quickened; quickened code keeps its
+   specialized instructions (the master's warm-up made them) and its
+   adaptive ones go back to their base form. Neither writes to the code
+   object again; a specialized instruction whose guard fails runs its base
+   form without re-specializing (see "miss:" in Python/ceval.c). */
+static void
+freeze_code(PyCodeObject *co)
+{
+    if (co->co_warmup != 0) {
+        co->co_warmup = 0;
+        /* Objects/codeobject.c counts code with co_warmup 0 as quickened
+           when it is deallocated. */
+        _Py_QuickenedCount++;
+        return;
+    }
+    _Py_CODEUNIT *instructions = _PyCode_CODE(co);
+    for (Py_ssize_t i = 0; i < Py_SIZE(co); i++) {
+        int opcode = _Py_OPCODE(instructions[i]);
+        int base = _PyOpcode_Deopt[opcode];
+        if (opcode != base && _PyOpcode_Adaptive[base] == opcode) {
+            _Py_SET_OPCODE(instructions[i], base);
+        }
+        i += _PyOpcode_Caches[base];
+    }
+}
+
+/* Assign what the runtime would otherwise assign lazily, on first use, by
+   writing to the object. */
+static void
+precompute(PyObject *op, PyTypeObject *tp)
+{
+    if (tp == &PyUnicode_Type) {
+        if (PyUnicode_IS_READY(op)) {
+            (void)PyObject_Hash(op);
+        }
+    }
+    else if (tp == &PyBytes_Type) {
+        (void)PyObject_Hash(op);
+    }
+    else if (tp == &PyCode_Type) {
+        freeze_code((PyCodeObject *)op);
+    }
+    else if (PyDict_Check(op)) {
+        PyDictObject *mp = (PyDictObject *)op;
+        if (mp->ma_used > 0) {
+            (void)_PyDictKeys_GetVersionForCurrentState(mp->ma_keys);
+        }
+    }
+    else if (tp == &PyFunction_Type) {
+        (void)_PyFunction_GetVersionForCurrentState((PyFunctionObject *)op);
+    }
+    else if (PyType_Check(op)) {
+        PyTypeObject *type = (PyTypeObject *)op;
+        /* A method cache lookup assigns the version tag (to the bases
+           too); it reads, and runs no Python code. */
+        (void)_PyType_Lookup(type, &_Py_ID(__init__));
+        if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+            PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
+            if (keys != NULL) {
+                (void)_PyDictKeys_GetVersionForCurrentState(keys);
+            }
+        }
+    }
+}
+
+static inline void
+set_immortal(PyObject *op)
+{
+#ifdef Py_REF_DEBUG
+    /* The references it holds now are never released: stop counting them,
+       so that sys.gettotalrefcount() stays comparable. */
+    _Py_RefTotal -= Py_REFCNT(op);
+#endif
+    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+}
+
+static void
+make_immortal(walk_state *st, PyObject *op, enum immortal_kind kind)
+{
+    set_immortal(op);
+    st->kinds[kind]++;
+    precompute(op, Py_TYPE(op));
+}
+
+
+/* --- The walk --- */
+
+static int
+push(walk_state *st, PyObject *op)
+{
+    if (st->depth == st->capacity) {
+        Py_ssize_t capacity = st->capacity ? 2 * st->capacity : 4096;
+        /* Raw memory: the walk allocates no object, and its stack must not
+           land in the arenas about to be sealed. */
+        PyObject **stack = PyMem_RawRealloc(st->stack,
+                                            capacity * sizeof(PyObject *));
+        if (stack == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        st->stack = stack;
+        st->capacity = capacity;
+    }
+    st->stack[st->depth++] = op;
+    return 0;
+}
+
+/* The visitproc of the walk: make a referent immortal. A tracked container
+   is left to the walk of the collector's lists, which reaches every one of
+   them; anything else is made immortal here and, if it holds references,
+   stacked for drain(). */
+static int
+visit(PyObject *op, void *arg)
+{
+    walk_state *st = (walk_state *)arg;
+    if (_Py_IsImmortal(op)) {
+        /* Deep-frozen code (the frozen stdlib modules) was immortal from
+           the start, but still warms up and specializes. */
+        if (Py_IS_TYPE(op, &PyCode_Type) && _PyImmortal_IsStatic(op)) {
+            freeze_code((PyCodeObject *)op);
+        }
+        return 0;
+    }
+    PyTypeObject *tp = Py_TYPE(op);
+    /* The most common referents first: leaves without finalizers. */
+    if (tp == &PyUnicode_Type) {
+        set_immortal(op);
+        st->kinds[KIND_STR]++;
+        if (PyUnicode_IS_READY(op)) {
+            (void)PyObject_Hash(op);
+        }
+        return 0;
+    }
+    if (tp == &PyLong_Type || tp == &PyFloat_Type) {
+        set_immortal(op);
+        st->kinds[tp == &PyLong_Type ? KIND_INT : KIND_FLOAT]++;
+        return 0;
+    }
+    if (_PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(op))) {
+        if (_PyObject_GC_IS_TRACKED(op) || has_finalizer(op)) {
+            return 0;
+        }
+        make_immortal(st, op, KIND_UNTRACKED);
+        return push(st, op);
+    }
+    if (has_finalizer(op)) {
+        return 0;
+    }
+    make_immortal(st, op, (tp == &PyBytes_Type ? KIND_BYTES
+                           : tp == &PyCode_Type ? KIND_CODE
+                           : KIND_OTHER));
+    if (tp == &PyCode_Type || tp->tp_traverse != NULL) {
+        return push(st, op);
+    }
+    return 0;
+}
+
+#define VISIT(op) \
+    do { \
+        if ((op) != NULL && visit((PyObject *)(op), st) < 0) { \
+            return -1; \
+        } \
+    } while (0)
+
+/* Code objects are not collector objects in 3.11 and have no tp_traverse;
+   these are the references they hold. */
+static int
+visit_code(PyCodeObject *co, walk_state *st)
+{
+    VISIT(co->co_consts);
+    VISIT(co->co_names);
+    VISIT(co->co_exceptiontable);
+    VISIT(co->co_localsplusnames);
+    VISIT(co->co_localspluskinds);
+    VISIT(co->co_filename);
+    VISIT(co->co_name);
+    VISIT(co->co_qualname);
+    VISIT(co->co_linetable);
+    VISIT(co->_co_code);
+    return 0;
+}
+
+static int
+drain(walk_state *st)
+{
+    while (st->depth > 0) {
+        PyObject *op = st->stack[--st->depth];
+        int err;
+        if (Py_IS_TYPE(op, &PyCode_Type)) {
+            err = visit_code((PyCodeObject *)op, st);
+        }
+        else {
+            err = Py_TYPE(op)->tp_traverse(op, visit, st);
+        }
+        if (err) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Called by the collector for each object it tracks. */
+static int
+walk_tracked(PyObject *op, void *arg)
+{
+    walk_state *st = (walk_state *)arg;
+    if (!_Py_IsImmortal(op)) {
+        if (has_finalizer(op) || is_tuple_in_construction(op)) {
+            st->kept_mortal++;
+        }
+        else {
+            make_immortal(st, op, KIND_TRACKED);
+        }
+    }
+    if (Py_TYPE(op)->tp_traverse(op, visit, st)) {
+        return -1;
+    }
+    return drain(st);
+}
+
+/* Static types are not collector objects: reach them, and what they own,
+   from object's subclass lists. They are immortal already; their dicts,
+   MROs and bases are not, and their version tags are assigned lazily. */
+static int
+walk_static_types(walk_state *st)
+{
+    PyTypeObject **types = NULL;
+    Py_ssize_t n = 0, capacity = 0;
+    int err = -1;
+
+#define ADD_TYPE(tp) \
+    do { \
+        if (n == capacity) { \
+            capacity = capacity ? 2 * capacity : 1024; \
+            PyTypeObject **t = PyMem_RawRealloc( \
+                types, capacity * sizeof(PyTypeObject *)); \
+            if (t == NULL) { \
+                PyErr_NoMemory(); \
+                goto done; \
+            } \
+            types = t; \
+        } \
+        types[n++] = (tp); \
+    } while (0)
+
+    ADD_TYPE(&PyBaseObject_Type);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *type = types[i];
+        PyObject *subclasses = type->tp_subclasses;
+        if (subclasses != NULL && PyDict_CheckExact(subclasses)) {
+            Py_ssize_t pos = 0;
+            PyObject *key, *ref;
+            while (PyDict_Next(subclasses, &pos, &key, &ref)) {
+                PyObject *sub = PyWeakref_GET_OBJECT(ref);
+                /* Static types appear once, under their first base. */
+                if (PyType_Check(sub)
+                    && !(((PyTypeObject *)sub)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+                    && (((PyTypeObject *)sub)->tp_base == type))
+                {
+                    ADD_TYPE((PyTypeObject *)sub);
+                }
+            }
+        }
+        if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+            continue;
+        }
+        precompute((PyObject *)type, Py_TYPE(type));
+        if ((type->tp_dict != NULL && visit(type->tp_dict, st) < 0)
+            || (type->tp_mro != NULL && visit(type->tp_mro, st) < 0)
+            || (type->tp_bases != NULL && visit(type->tp_bases, st) < 0)
+            || (type->tp_subclasses != NULL
+                && visit(type->tp_subclasses, st) < 0)
+            || drain(st) < 0)
+        {
+            goto done;
+        }
+    }
+    err = 0;
+#undef ADD_TYPE
+done:
+    PyMem_RawFree(types);
+    return err;
+}
+
+/* Frames are not collector objects while they run: their locals, function,
+   code and namespaces may be referenced from nowhere else. Only the value
+   stack is left: it holds temporaries, and its extent is not recorded
+   while a frame runs. */
+static int
+walk_frames(PyInterpreterState *interp, walk_state *st)
+{
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp);
+         t != NULL; t = PyThreadState_Next(t))
+    {
+        if (t->cframe == NULL) {
+            continue;
+        }
+        for (_PyInterpreterFrame *f = t->cframe->current_frame;
+             f != NULL; f = f->previous)
+        {
+            if (_PyFrame_IsIncomplete(f)) {
+                continue;
+            }
+            VISIT(f->f_func);
+            VISIT(f->f_code);
+            VISIT(f->f_globals);
+            VISIT(f->f_builtins);
+            VISIT(f->f_locals);
+            VISIT(f->frame_obj);
+            for (int i = 0; i < f->f_code->co_nlocalsplus; i++) {
+                VISIT(f->localsplus[i]);
+            }
+            if (drain(st) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+#undef VISIT
+
+
+/* --- Free lists --- */
+
+/* Has sys.immortalize_heap() run in this process (or in the parent it was
+   forked from)? */
+static int heap_immortalized = 0;
+
+/* The free lists of tuples, lists, dicts, floats, ... hand out memory
+   without pymalloc: one that holds a block of a sealed arena would make
+   the next allocation write to a shared page. Empty them, and the slice
+   cache (one slice object, rewritten by every slicing). */
+static void
+clear_free_lists(PyInterpreterState *interp)
+{
+    _PyTuple_ClearFreeList(interp);
+    _PyFloat_ClearFreeList(interp);
+    _PyList_ClearFreeList(interp);
+    _PyDict_ClearFreeList(interp);
+    _PyAsyncGen_ClearFreeLists(interp);
+    _PyContext_ClearFreeList(interp);
+    _PySlice_Fini(interp);
+}
+
+void
+_PyImmortal_AfterForkChild(PyInterpreterState *interp)
+{
+    /* The parent may have put sealed blocks back on its free lists after
+       sys.immortalize_heap(), freeing mortal objects: the child starts
+       with empty ones. */
+    if (heap_immortalized) {
+        clear_free_lists(interp);
+    }
+}
+
+
+/* --- sys.immortalize_heap() --- */
+
+static PyTypeObject StatsType;
+
+static PyStructSequence_Field stats_fields[] = {
+    {"objects", "objects made immortal by this call"},
+    {"tracked", "... of which containers the collector tracked"},
+    {"untracked", "... of which containers it did not track"},
+    {"str", "... of which str objects"},
+    {"bytes", "... of which bytes objects"},
+    {"int", "... of which int objects"},
+    {"float", "... of which float objects"},
+    {"code", "... of which code objects"},
+    {"other", "... of which other objects"},
+    {"kept_mortal", "tracked objects left mortal: they have a finalizer"},
+    {"collected", "unreachable objects found by the collection first"},
+    {"sealed_bytes", "bytes of pymalloc pools sealed by this call"},
+    {"collect_seconds", "seconds the collection took"},
+    {"seconds", "seconds the whole call took, collection included"},
+    {0}
+};
+
+static PyStructSequence_Desc stats_desc = {
+    "sys.immortalize_heap_stats",
+    "What sys.immortalize_heap() did.",
+    stats_fields,
+    14
+};
+
+static PyObject *
+make_stats(walk_state *st, Py_ssize_t collected, size_t sealed,
+           _PyTime_t t0, _PyTime_t t1, _PyTime_t t2)
+{
+    if (StatsType.tp_name == NULL
+        && PyStructSequence_InitType2(&StatsType, &stats_desc) < 0)
+    {
+        return NULL;
+    }
+    PyObject *stats = PyStructSequence_New(&StatsType);
+    if (stats == NULL) {
+        return NULL;
+    }
+    Py_ssize_t total = 0;
+    for (int k = 0; k < NUM_KINDS; k++) {
+        total += st->kinds[k];
+    }
+    PyObject *values[14] = {
+        PyLong_FromSsize_t(total),
+        PyLong_FromSsize_t(st->kinds[KIND_TRACKED]),
+        PyLong_FromSsize_t(st->kinds[KIND_UNTRACKED]),
+        PyLong_FromSsize_t(st->kinds[KIND_STR]),
+        PyLong_FromSsize_t(st->kinds[KIND_BYTES]),
+        PyLong_FromSsize_t(st->kinds[KIND_INT]),
+        PyLong_FromSsize_t(st->kinds[KIND_FLOAT]),
+        PyLong_FromSsize_t(st->kinds[KIND_CODE]),
+        PyLong_FromSsize_t(st->kinds[KIND_OTHER]),
+        PyLong_FromSsize_t(st->kept_mortal),
+        PyLong_FromSsize_t(collected),
+        PyLong_FromSize_t(sealed),
+        PyFloat_FromDouble(_PyTime_AsSecondsDouble(t1 - t0)),
+        PyFloat_FromDouble(_PyTime_AsSecondsDouble(t2 - t0)),
+    };
+    for (int i = 0; i < 14; i++) {
+        if (values[i] == NULL) {
+            for (int j = i; j < 14; j++) {
+                Py_XDECREF(values[j]);
+            }
+            Py_DECREF(stats);
+            return NULL;
+        }
+        PyStructSequence_SET_ITEM(stats, i, values[i]);
+    }
+    return stats;
+}
+
+PyObject *
+_PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
+                                 PyObject *Py_UNUSED(ignored))
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    PyInterpreterState *interp = tstate->interp;
+
+    if (!_Py_IsMainInterpreter(interp)) {
+        /* Subinterpreters' objects die with them; immortal ones would
+           leak, and 3.11 shares no heap between interpreters anyway. */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "sys.immortalize_heap() is only supported in the "
+                        "main interpreter");
+        return NULL;
+    }
+    if (_PyRuntimeState_GetFinalizing(&_PyRuntime) != NULL
+        || interp->finalizing)
+    {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "sys.immortalize_heap() cannot run during "
+                        "interpreter finalization");
+        return NULL;
+    }
+    if (PySys_Audit("sys.immortalize_heap", NULL) < 0) {
+        return NULL;
+    }
+
+    _PyTime_t t0 = _PyTime_GetPerfCounter();
+    Py_ssize_t collected = _PyGC_ImmortalizeCollect(tstate);
+    if (collected < 0) {
+        return NULL;
+    }
+    _PyTime_t t1 = _PyTime_GetPerfCounter();
+
+    /* From here on no object is allocated until the stats: an allocation
+       could start a collection, or land in an arena about to be sealed. */
+    walk_state st = {0};
+    PyObject *stats = NULL;
+    if (walk_static_types(&st) < 0
+        || walk_frames(interp, &st) < 0
+        || _PyGC_ImmortalizeTracked(interp, walk_tracked, &st) < 0)
+    {
+        goto done;
+    }
+    clear_free_lists(interp);
+    size_t sealed = _PyObject_SealArenas();
+    if (sealed == (size_t)-1) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    heap_immortalized = 1;
+    _PyTime_t t2 = _PyTime_GetPerfCounter();
+    stats = make_stats(&st, collected, sealed, t0, t1, t2);
+
+done:
+    PyMem_RawFree(st.stack);
+    return stats;
+}
+
+const char _PyImmortal_sys_immortalize_heap_doc[] =
+"immortalize_heap($module, /)\n"
+"--\n"
+"\n"
+"Make every live object immortal; return what was done.\n"
+"\n"
+"Meant for a pre-fork server's master process, once, after it has\n"
+"imported and warmed up the application and before it forks workers:\n"
+"the workers then share the heap instead of copying it as they read it.\n"
+"Runs a full collection first. Afterwards no collection examines the\n"
+"immortal objects and new objects are allocated away from them. Objects\n"
+"whose type has a finalizer (files, sockets, generators, classes with\n"
+"__del__) stay mortal. Objects created later stay mortal; calling again\n"
+"makes them immortal too.\n"
+"\n"
+"Raises RuntimeError in a subinterpreter, during finalization, and\n"
+"during a garbage collection.";
