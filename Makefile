@@ -8,7 +8,9 @@
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
 #   make install PREFIX=/opt/immortal               python3, python3.11, ...
-#   make demo             the main job: both interpreters, side by side
+#   make demo             the main job: the pre-fork memory demo (the
+#                         copy-on-write probe), stock twin vs fork
+#   make probe PROBEOPTS="--heap-mb 300 --workers 8"   the same, with options
 #   make bench [PYPERFORMANCE=dir PYPERF=dir]   instruction counts (callgrind),
 #                         our workloads and, given the checkouts, pyperformance's
 #   make bench-wall PYPERFORMANCE=dir PYPERF=dir   pyperformance wall time
@@ -35,7 +37,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
-	install demo bench bench-wall devtree export clean deps
+	install demo probe bench bench-wall devtree export clean deps
 
 all: immortal
 
@@ -58,8 +60,10 @@ test-debug: immortal-debug stock
 install: immortal
 	$(MAKE) -C build/immortal install
 
-demo: immortal stock
-	@$(TOOLS)/demo.sh
+PROBEOPTS ?=
+
+demo probe: immortal stock
+	@$(TOOLS)/demo.sh $(PROBEOPTS)
 
 PYPERFORMANCE ?=
 PYPERF ?=

@@ -118,18 +118,34 @@ freeze_code(PyCodeObject *co)
     }
 }
 
+/* str and bytes cache their hash in the object the first time they are
+   hashed (used as a dict key, put in a set). Hashing costs time in
+   proportion to length, and long strings are text rather than keys: those
+   are left to be hashed, and written, if a worker ever does. */
+#define HASH_MAX_LENGTH 64
+
+static inline void
+hash_str(PyObject *op)
+{
+    if (_PyASCIIObject_CAST(op)->hash == -1 && PyUnicode_IS_READY(op)
+        && PyUnicode_GET_LENGTH(op) <= HASH_MAX_LENGTH)
+    {
+        (void)PyObject_Hash(op);
+    }
+}
+
 /* Assign what the runtime would otherwise assign lazily, on first use, by
    writing to the object. */
 static void
 precompute(PyObject *op, PyTypeObject *tp)
 {
     if (tp == &PyUnicode_Type) {
-        if (PyUnicode_IS_READY(op)) {
-            (void)PyObject_Hash(op);
-        }
+        hash_str(op);
     }
     else if (tp == &PyBytes_Type) {
-        (void)PyObject_Hash(op);
+        if (Py_SIZE(op) <= HASH_MAX_LENGTH) {
+            (void)PyObject_Hash(op);
+        }
     }
     else if (tp == &PyCode_Type) {
         freeze_code((PyCodeObject *)op);
@@ -220,9 +236,7 @@ visit(PyObject *op, void *arg)
     if (tp == &PyUnicode_Type) {
         set_immortal(op);
         st->kinds[KIND_STR]++;
-        if (PyUnicode_IS_READY(op)) {
-            (void)PyObject_Hash(op);
-        }
+        hash_str(op);
         return 0;
     }
     if (tp == &PyLong_Type || tp == &PyFloat_Type) {
@@ -381,35 +395,48 @@ done:
    stack is left: it holds temporaries, and its extent is not recorded
    while a frame runs. */
 static int
-walk_frames(PyInterpreterState *interp, walk_state *st)
+walk_frames_of(PyThreadState *t, walk_state *st)
 {
-    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp);
-         t != NULL; t = PyThreadState_Next(t))
+    if (t->cframe == NULL) {
+        return 0;
+    }
+    for (_PyInterpreterFrame *f = t->cframe->current_frame;
+         f != NULL; f = f->previous)
     {
-        if (t->cframe == NULL) {
+        if (_PyFrame_IsIncomplete(f)) {
             continue;
         }
-        for (_PyInterpreterFrame *f = t->cframe->current_frame;
-             f != NULL; f = f->previous)
-        {
-            if (_PyFrame_IsIncomplete(f)) {
-                continue;
-            }
-            VISIT(f->f_func);
-            VISIT(f->f_code);
-            VISIT(f->f_globals);
-            VISIT(f->f_builtins);
-            VISIT(f->f_locals);
-            VISIT(f->frame_obj);
-            for (int i = 0; i < f->f_code->co_nlocalsplus; i++) {
-                VISIT(f->localsplus[i]);
-            }
-            if (drain(st) < 0) {
-                return -1;
-            }
+        VISIT(f->f_func);
+        VISIT(f->f_code);
+        VISIT(f->f_globals);
+        VISIT(f->f_builtins);
+        VISIT(f->f_locals);
+        VISIT(f->frame_obj);
+        for (int i = 0; i < f->f_code->co_nlocalsplus; i++) {
+            VISIT(f->localsplus[i]);
+        }
+        if (drain(st) < 0) {
+            return -1;
         }
     }
     return 0;
+}
+
+static int
+walk_frames(PyInterpreterState *interp, walk_state *st)
+{
+    /* A thread started from C may add its state without the GIL: hold the
+       lock of the list, as sys._current_frames() does. */
+    PyThread_type_lock lock = _PyRuntime.interpreters.mutex;
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    int err = 0;
+    for (PyThreadState *t = interp->threads.head;
+         t != NULL && err == 0; t = t->next)
+    {
+        err = walk_frames_of(t, st);
+    }
+    PyThread_release_lock(lock);
+    return err;
 }
 
 #undef VISIT

@@ -305,6 +305,23 @@ def print_table(runs, out=sys.stdout):
     w("(private: Private_Dirty growth of each worker, mean of %d, after "
       "reading the heap + gc.collect(), then after the requests too; "
       "%% of the warm heap)\n" % len(runs[0]["workers"]))
+    for run in runs:
+        if "immortalize" not in run:
+            continue
+        rows = summarize(run)
+        worst_read = max(r["read_share"] for r in rows)
+        worst_req = max(r["req_share"] for r in rows)
+        ratio = run["immortalize_seconds"] / run["collect_seconds"]
+        w("targets (%s): read <= 2%%: %s (worst worker %.2f%%); "
+          "+req <= 3%%: %s (%.2f%%); immortalize <= 1.5x gc.collect: "
+          "%s (%.2fx)\n" % (
+              run["label"], verdict(worst_read <= 0.02), 100 * worst_read,
+              verdict(worst_req <= 0.03), 100 * worst_req,
+              verdict(ratio <= 1.5), ratio))
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
 
 
 def svg_chart(runs, path):
@@ -314,8 +331,9 @@ def svg_chart(runs, path):
     groups = [(run, summarize(run)) for run in runs]
     peak = max(mib(r["req_kb"] + r["shared_kb"])
                for _, rows in groups for r in rows) or 1
-    width = left + sum(len(rows) * (bar + gap) + group_gap
-                       for _, rows in groups) + 160
+    legend = 240
+    width = max(620, left + sum(len(rows) * (bar + gap) + group_gap
+                                for _, rows in groups) + legend)
     scale = height / peak
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
@@ -324,9 +342,9 @@ def svg_chart(runs, path):
         f'<text x="{left}" y="20" font-size="14">Per-worker memory after '
         f'reading the heap, a full collection and the requests (MiB)</text>',
     ]
-    for tick in range(0, int(peak) + 1, max(1, int(peak) // 5)):
+    for tick in range(0, int(peak) + 1, nice_step(peak)):
         y = top + height - tick * scale
-        out.append(f'<line x1="{left - 5}" x2="{width - 160}" y1="{y:.1f}" '
+        out.append(f'<line x1="{left - 5}" x2="{width - legend}" y1="{y:.1f}" '
                    f'y2="{y:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" '
                    f'text-anchor="end">{tick}</text>')
@@ -354,7 +372,7 @@ def svg_chart(runs, path):
                    f'text-anchor="middle">{100 * share:.1f}% private'
                    f'</text>')
         x += group_gap
-    lx = width - 150
+    lx = width - legend + 20
     out.append(f'<rect x="{lx}" y="{top}" width="14" height="14" '
                f'fill="#d62728"/><text x="{lx + 20}" y="{top + 12}">'
                f'private (Private_Dirty growth)</text>')
@@ -364,6 +382,16 @@ def svg_chart(runs, path):
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def nice_step(peak):
+    """1, 2 or 5 times a power of ten, for at most 6 ticks."""
+    base = 1
+    while True:
+        for step in (base, 2 * base, 5 * base):
+            if peak / step <= 6:
+                return step
+        base *= 10
 
 
 def driver(args):
