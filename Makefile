@@ -4,6 +4,7 @@
 #   make                  build the fork           -> build/immortal/python
 #   make stock            build pristine 3.11.2    -> build/stock/python (same flags)
 #   make debug            --with-pydebug builds    -> build/immortal-debug/python
+#   make servers          both as libpython3.11.so -> build/prefix/{immortal,stock}/
 #   make stock-debug                               -> build/stock-debug/python
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
@@ -37,24 +38,33 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
+	immortal-shared stock-shared servers \
 	install demo probe bench bench-wall devtree export clean deps
 
 all: immortal
 
-immortal stock immortal-debug stock-debug:
+immortal stock immortal-debug stock-debug immortal-shared stock-shared:
 	@$(BUILD_ENV) $(TOOLS)/build.sh $@
+
+# Both twins as libpython3.11.so, installed in build/prefix/{immortal,stock}:
+# what pre-fork servers embed (Doc/immortal/servers.md).
+servers: immortal-shared stock-shared
 
 debug: immortal-debug
 
 # The stock twin's headers build Lib/test/immortal_oldabi.c, an extension
 # that knows nothing of immortality (test_immortal_oldabi).
-test: immortal stock
+# build/prefix/immortal (make servers): the fork as a shared library, for
+# the tests that run it under uWSGI and gunicorn (test_immortal_prefork).
+test: immortal stock immortal-shared
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
+	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
 	$(PYTHON) $(TOOLS)/run_tests.py --known $(KNOWN) \
 		--shell-test $(TOOLS)/tests/test_tree_tools.sh $(TESTOPTS) $(TESTS)
 
-test-debug: immortal-debug stock
+test-debug: immortal-debug stock immortal-shared
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
+	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
 	build/immortal-debug/python $(TOOLS)/run_tests.py --known $(KNOWN) $(TESTOPTS) $(TESTS)
 
 install: immortal

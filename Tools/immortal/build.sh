@@ -5,6 +5,10 @@
 #   stock           pristine upstream, same flags -> build/stock/python
 #   immortal-debug  the fork, --with-pydebug      -> build/immortal-debug/python
 #   stock-debug     upstream, --with-pydebug      -> build/stock-debug/python
+#   immortal-shared the fork as libpython3.11.so, installed in
+#                   build/prefix/immortal/ (bin/python3, lib/libpython3.11.so.1.0):
+#                   what uWSGI's python3 plugin loads (Doc/immortal/servers.md)
+#   stock-shared    the same for upstream         -> build/prefix/stock/
 #
 # Options come from the environment and are sticky: a value given once (e.g.
 # `make SHARED=1`) is saved in build/options and used by every variant until
@@ -19,10 +23,14 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug}
+variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug|immortal-shared|stock-shared}
+install_prefix=
 case $variant in
     immortal|stock) source_kind=$variant; debug= ;;
     immortal-debug|stock-debug) source_kind=${variant%-debug}; debug=--with-pydebug ;;
+    immortal-shared|stock-shared)
+        source_kind=${variant%-shared}; debug=
+        install_prefix=$IMMORTAL_ROOT/build/prefix/$source_kind ;;
     *) die "unknown variant '$variant'" ;;
 esac
 
@@ -50,7 +58,12 @@ case $PREFIX in /*) ;; *) die "PREFIX must be an absolute path, not '$PREFIX'" ;
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 configure_args=(--prefix="$PREFIX")
-if [ "$SHARED" = 1 ]; then
+if [ -n "$install_prefix" ]; then
+    # Always shared, installed in its own prefix: the sticky PREFIX and
+    # SHARED are for the main variants.
+    configure_args=(--prefix="$install_prefix" --enable-shared --with-ensurepip=no
+                    'LDFLAGS=-Wl,-rpath,\$$ORIGIN/../lib')
+elif [ "$SHARED" = 1 ]; then
     # $ORIGIN: build/VARIANT/python finds the libpython beside it, an installed
     # bin/python3 the one in ../lib, never the system's libpython3.11.so.1.0.
     configure_args+=(--enable-shared 'LDFLAGS=-Wl,-rpath,\$$ORIGIN:\$$ORIGIN/../lib')
@@ -94,5 +107,14 @@ missing=$(sed -n '/necessary bits to build these optional modules were not found
     "$build/$variant.build.log" | tr -s ' \n' ' ')
 [ -z "$missing" ] || echo "build: $variant: warning: $missing (Tools/immortal/deps.sh installs their libraries)" >&2
 
-"$dir/python" -c 'import sys; print("build: " + sys.argv[1] + ": " + sys.version)' "$variant" >&2 ||
-    die "the built $variant interpreter does not run"
+if [ -n "$install_prefix" ]; then
+    make -C "$dir" install > "$build/$variant.install.log" 2>&1 || {
+        tail -n 20 "$build/$variant.install.log" >&2
+        die "install of $variant failed: see build/$variant.install.log"
+    }
+    "$install_prefix/bin/python3" -c 'import sys; print("build: " + sys.argv[1] + ": " + sys.version)' "$variant" >&2 ||
+        die "the installed $variant interpreter does not run"
+else
+    "$dir/python" -c 'import sys; print("build: " + sys.argv[1] + ": " + sys.version)' "$variant" >&2 ||
+        die "the built $variant interpreter does not run"
+fi

@@ -4,7 +4,7 @@
 #
 # The list covers every optional stdlib extension module (so the fork and its
 # stock twin build the same full stdlib) and the tools the tests call (gdb
-# for test_gdb).
+# for test_gdb; Debian's uWSGI and gunicorn for test_immortal_prefork).
 set -euo pipefail
 
 packages=(
@@ -15,6 +15,9 @@ packages=(
     libreadline-dev libncurses-dev libgdbm-dev libgdbm-compat-dev uuid-dev tk-dev
     # used by tests
     gdb
+    # pre-fork servers the tests run the fork under (test_immortal_prefork),
+    # and the server benchmark's load generator
+    uwsgi-core uwsgi-plugin-python3 gunicorn python3-django wrk
 )
 
 missing=()

@@ -1,0 +1,196 @@
+"""immortal_prefork and real pre-fork servers on the fork.
+
+The server tests run Debian's uWSGI (its python3 plugin, built for Debian's
+3.11, loading the fork's libpython3.11.so.1.0) and gunicorn under the fork
+installed as a shared library by `make servers`; `make test` says where
+(IMMORTAL_SERVER_PREFIX). They skip, saying why, when either is missing.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+import http.client
+from test.support import script_helper
+
+import immortal_prefork
+
+PREFIX = os.environ.get("IMMORTAL_SERVER_PREFIX", "")
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"   # Debian's gunicorn
+
+
+class HelperTest(unittest.TestCase):
+
+    def test_prepare_and_after_fork(self):
+        code = textwrap.dedent("""
+            import os, random, sys, immortal_prefork
+            cache = {"warm": ["data"] * 3}
+            seen = []
+            immortal_prefork.register_after_fork(lambda: seen.append(1))
+            stats = immortal_prefork.prepare_fork()
+            print(immortal_prefork.prepared(),
+                  getattr(stats, "objects", 0) > 0,
+                  sys._is_immortal(cache))
+            draws = []
+            for _ in range(2):
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    immortal_prefork.after_fork()
+                    os.write(w, ("%d %r" % (len(seen), random.random())).encode())
+                    os._exit(0)
+                os.close(w)
+                draws.append(os.read(r, 100).decode())
+                os.waitpid(pid, 0)
+            print(draws[0].split()[0], draws[0] != draws[1])
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode().split("\n")
+        self.assertEqual(out[0], "immortalize_heap True True")
+        self.assertEqual(out[1], "1 True")
+
+    def test_gunicorn_hooks(self):
+        code = textwrap.dedent("""
+            import sys, immortal_prefork
+            class Log:
+                def info(self, fmt, *args): print("log", fmt % args)
+            class Server: log = Log()
+            immortal_prefork.gunicorn_when_ready(Server())
+            calls = []
+            immortal_prefork.register_after_fork(lambda: calls.append(1))
+            immortal_prefork.gunicorn_post_fork(Server(), object())
+            print(calls)
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode()
+        self.assertIn("log immortalize_heap: ", out)
+        self.assertIn("[1]", out)
+
+
+WSGI_APP = '''
+import json, os, sys
+import immortal_prefork
+
+WARM = {"key%d" % i: ["value", i, float(i)] for i in range(1000)}
+
+def application(environ, start_response):
+    body = json.dumps({
+        "version": sys.version,
+        "fork": hasattr(sys, "_is_immortal"),
+        "prepared": immortal_prefork.prepared(),
+        "warm_immortal": sys._is_immortal(WARM["key7"]),
+        "libpython": [line.split()[-1] for line in open("/proc/self/maps")
+                      if "libpython3.11" in line][:1],
+        "pid": os.getpid(),
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+SETUP
+'''
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(port, deadline):
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/")
+            return json.loads(conn.getresponse().read())
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        finally:
+            conn.close()
+
+
+@unittest.skipUnless(PREFIX and os.path.exists(os.path.join(PREFIX, "lib",
+                                                            "libpython3.11.so.1.0")),
+                     "needs the fork installed as a shared library "
+                     "(make servers; make test sets IMMORTAL_SERVER_PREFIX)")
+class ServerTest(unittest.TestCase):
+
+    def run_server(self, argv, env, app_dir, setup):
+        with open(os.path.join(app_dir, "app.py"), "w") as f:
+            f.write(WSGI_APP.replace("SETUP", setup))
+        log = open(os.path.join(app_dir, "server.log"), "w+")
+        proc = subprocess.Popen(argv, cwd=app_dir, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            return get_json(self.port, time.monotonic() + 30)
+        except (OSError, http.client.HTTPException):
+            log.seek(0)
+            self.fail("the server did not answer:\n" + log.read()[-3000:])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+    def setUp(self):
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        lib = os.path.join(PREFIX, "lib", "python3.11")
+        # immortal_prefork ships with the fork: the installed one is used.
+        self.assertTrue(os.path.exists(os.path.join(lib, "immortal_prefork.py")))
+
+    def base_env(self):
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": "C.UTF-8", "HOME": self.tmp}
+
+    @unittest.skipUnless(shutil.which("uwsgi") and os.path.exists(
+        "/usr/lib/uwsgi/plugins/python3_plugin.so"),
+        "needs Debian's uwsgi-core and uwsgi-plugin-python3")
+    def test_uwsgi_runs_the_fork(self):
+        # Debian's plugin, unmodified, loads the fork's libpython.
+        env = self.base_env()
+        env["LD_LIBRARY_PATH"] = os.path.join(PREFIX, "lib")
+        env["PYTHONHOME"] = PREFIX
+        argv = ["uwsgi", "--plugin", "python3", "--master",
+                "--processes", "2", "--http-socket", f"127.0.0.1:{self.port}",
+                "--wsgi-file", "app.py", "--skip-atexit-teardown",
+                "--die-on-term", "--disable-logging"]
+        info = self.run_server(argv, env, self.tmp,
+                               "immortal_prefork.uwsgi_setup()")
+        self.assertTrue(info["fork"], info)
+        self.assertIn("Immortal CPython", info["version"])
+        self.assertEqual(info["libpython"],
+                         [os.path.join(PREFIX, "lib", "libpython3.11.so.1.0")])
+        self.assertEqual(info["prepared"], "immortalize_heap")
+        self.assertTrue(info["warm_immortal"])
+
+    @unittest.skipUnless(os.path.exists(os.path.join(DIST_PACKAGES,
+                                                     "gunicorn")),
+                         "needs Debian's gunicorn")
+    def test_gunicorn_runs_the_fork(self):
+        env = self.base_env()
+        env["PYTHONPATH"] = DIST_PACKAGES
+        conf = os.path.join(self.tmp, "gunicorn.conf.py")
+        with open(conf, "w") as f:
+            f.write("preload_app = True\nworkers = 2\n"
+                    "from immortal_prefork import gunicorn_when_ready as when_ready\n"
+                    "from immortal_prefork import gunicorn_post_fork as post_fork\n")
+        argv = [os.path.join(PREFIX, "bin", "python3"), "-m", "gunicorn",
+                "-c", conf, "--bind", f"127.0.0.1:{self.port}", "app:application"]
+        info = self.run_server(argv, env, self.tmp, "")
+        self.assertTrue(info["fork"], info)
+        self.assertEqual(info["prepared"], "immortalize_heap")
+        self.assertTrue(info["warm_immortal"])
+
+
+if __name__ == "__main__":
+    unittest.main()
