@@ -5,6 +5,7 @@
 #   make stock            build pristine 3.11.2    -> build/stock/python (same flags)
 #   make debug            --with-pydebug builds    -> build/immortal-debug/python
 #   make servers          both as libpython3.11.so -> build/prefix/{immortal,stock}/
+#   make serverbench      Django under uWSGI and gunicorn, stock vs fork: memory, req/s
 #   make stock-debug                               -> build/stock-debug/python
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
@@ -38,7 +39,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared servers \
+	immortal-shared stock-shared servers serverbench \
 	install demo probe bench bench-wall devtree export clean deps
 
 all: immortal
@@ -59,12 +60,14 @@ debug: immortal-debug
 test: immortal stock immortal-shared
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
+	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
 	$(PYTHON) $(TOOLS)/run_tests.py --known $(KNOWN) \
 		--shell-test $(TOOLS)/tests/test_tree_tools.sh $(TESTOPTS) $(TESTS)
 
 test-debug: immortal-debug stock immortal-shared
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
+	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
 	build/immortal-debug/python $(TOOLS)/run_tests.py --known $(KNOWN) $(TESTOPTS) $(TESTS)
 
 install: immortal
@@ -79,6 +82,12 @@ PYPERFORMANCE ?=
 PYPERF ?=
 PYPERF_ARGS = $(if $(PYPERFORMANCE),--pyperformance $(PYPERFORMANCE)) \
 	$(if $(PYPERF),--pyperf $(PYPERF))
+
+# The server benchmark: the demo Django shop under uWSGI and gunicorn, stock
+# twin vs fork, 4 workers, wrk on loopback (Doc/immortal/servers.md).
+serverbench: servers stock
+	build/stock/python $(TOOLS)/servers/serverbench.py \
+		--svg build/serverbench.svg --json build/serverbench.json $(SERVERBENCHOPTS)
 
 bench: immortal stock
 	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS)

@@ -22,6 +22,9 @@ from test.support import script_helper
 import immortal_prefork
 
 PREFIX = os.environ.get("IMMORTAL_SERVER_PREFIX", "")
+# The shipped integration files and demo app (Tools/immortal/servers/ of
+# the Immortal CPython repository), when make test says where.
+SERVERS_DIR = os.environ.get("IMMORTAL_SERVERS_DIR", "")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"   # Debian's gunicorn
 
 
@@ -100,12 +103,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get_json(port, deadline):
+def get_json(port, deadline, path="/"):
     while True:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn.request("GET", "/")
-            return json.loads(conn.getresponse().read())
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise http.client.HTTPException(f"HTTP {resp.status}")
+            return json.loads(resp.read())
         except (OSError, http.client.HTTPException):
             if time.monotonic() > deadline:
                 raise
@@ -190,6 +196,62 @@ class ServerTest(unittest.TestCase):
         self.assertTrue(info["fork"], info)
         self.assertEqual(info["prepared"], "immortalize_heap")
         self.assertTrue(info["warm_immortal"])
+
+
+@unittest.skipUnless(PREFIX and SERVERS_DIR
+                     and os.path.isdir(os.path.join(DIST_PACKAGES, "django"))
+                     and shutil.which("uwsgi"),
+                     "needs make servers, Debian's python3-django, uwsgi and "
+                     "gunicorn, and IMMORTAL_SERVERS_DIR (make test sets it)")
+class ShippedFilesTest(unittest.TestCase):
+    """Tools/immortal/servers/uwsgi.ini and gunicorn.conf.py, unchanged, run
+    the demo Django shop on the fork with the heap immortalized."""
+
+    def run_demo(self, argv, extra_env):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        port = free_port()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "LANG": "C.UTF-8", "HOME": tmp,
+               "DEMOAPP_DB": os.path.join(tmp, "demo.sqlite3"),
+               "DEMOAPP_PRODUCTS": "2000",
+               "PYTHONPATH": SERVERS_DIR + os.pathsep + DIST_PACKAGES}
+        env.update(extra_env)
+        argv = [a.replace("PORT", str(port)) for a in argv]
+        log = open(os.path.join(tmp, "server.log"), "w+")
+        proc = subprocess.Popen(argv, cwd=SERVERS_DIR, env=env, stdout=log,
+                                stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            return get_json(port, time.monotonic() + 90, "/_prefork/")
+        except (OSError, http.client.HTTPException):
+            log.seek(0)
+            self.fail("the demo did not answer:\n" + log.read()[-3000:])
+        finally:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+            log.close()
+
+    def check(self, info):
+        self.assertIn("Immortal CPython", info["version"])
+        self.assertEqual(info["prepared"], "immortalize_heap")
+        self.assertTrue(info["cache_immortal"])
+
+    def test_uwsgi_ini(self):
+        self.check(self.run_demo(
+            ["uwsgi", "--ini", "uwsgi.ini", "--http11-socket", "127.0.0.1:PORT"],
+            {"LD_LIBRARY_PATH": os.path.join(PREFIX, "lib"),
+             "PYTHONHOME": PREFIX}))
+
+    def test_gunicorn_conf(self):
+        self.check(self.run_demo(
+            [os.path.join(PREFIX, "bin", "python3"), "-m", "gunicorn",
+             "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:PORT",
+             "demoapp.wsgi:application"], {}))
 
 
 if __name__ == "__main__":

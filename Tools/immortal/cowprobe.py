@@ -327,20 +327,34 @@ def verdict(ok):
 def svg_chart(runs, path):
     """Per worker: private (after the requests) and shared MiB, stacked;
     one group of bars per interpreter and mode."""
+    groups = []
+    for run in runs:
+        rows = summarize(run)
+        share = sum(r["req_share"] for r in rows) / len(rows)
+        groups.append((run["label"], run["mode"],
+                       f"{100 * share:.1f}% private",
+                       [(mib(r["req_kb"]), mib(r["shared_kb"])) for r in rows]))
+    stacked_bars_svg(groups, path,
+                     "Per-worker memory after reading the heap, a full "
+                     "collection and the requests (MiB)",
+                     ("private (Private_Dirty growth)",
+                      "shared (Shared_Clean+Dirty)"))
+
+
+def stacked_bars_svg(groups, path, title, legend_labels):
+    """groups: (label, sublabel, caption, [(low, high), ...]): one bar per
+    pair, low stacked under high; written to path as SVG."""
     bar, gap, group_gap, top, left, height = 22, 4, 30, 40, 70, 300
-    groups = [(run, summarize(run)) for run in runs]
-    peak = max(mib(r["req_kb"] + r["shared_kb"])
-               for _, rows in groups for r in rows) or 1
     legend = 240
-    width = max(620, left + sum(len(rows) * (bar + gap) + group_gap
-                                for _, rows in groups) + legend)
+    peak = max(low + high for *_, bars in groups for low, high in bars) or 1
+    width = max(620, left + sum(len(bars) * (bar + gap) + group_gap
+                                for *_, bars in groups) + legend)
     scale = height / peak
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{top + height + 80}" font-family="sans-serif" '
         f'font-size="12">',
-        f'<text x="{left}" y="20" font-size="14">Per-worker memory after '
-        f'reading the heap, a full collection and the requests (MiB)</text>',
+        f'<text x="{left}" y="20" font-size="14">{title}</text>',
     ]
     for tick in range(0, int(peak) + 1, nice_step(peak)):
         y = top + height - tick * scale
@@ -349,36 +363,30 @@ def svg_chart(runs, path):
         out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" '
                    f'text-anchor="end">{tick}</text>')
     x = left
-    for run, rows in groups:
+    for label, sublabel, caption, bars in groups:
         x0 = x
-        for r in rows:
-            priv, shared = mib(r["req_kb"]), mib(r["shared_kb"])
-            y_priv = top + height - priv * scale
-            out.append(f'<rect x="{x}" y="{y_priv:.1f}" width="{bar}" '
-                       f'height="{priv * scale:.1f}" fill="#d62728">'
-                       f'<title>private {priv:.1f} MiB</title></rect>')
-            out.append(f'<rect x="{x}" y="{y_priv - shared * scale:.1f}" '
-                       f'width="{bar}" height="{shared * scale:.1f}" '
-                       f'fill="#1f77b4"><title>shared {shared:.1f} MiB'
-                       f'</title></rect>')
+        for low, high in bars:
+            y_low = top + height - low * scale
+            out.append(f'<rect x="{x}" y="{y_low:.1f}" width="{bar}" '
+                       f'height="{low * scale:.1f}" fill="#d62728">'
+                       f'<title>{legend_labels[0]}: {low:.1f}</title></rect>')
+            out.append(f'<rect x="{x}" y="{y_low - high * scale:.1f}" '
+                       f'width="{bar}" height="{high * scale:.1f}" '
+                       f'fill="#1f77b4"><title>{legend_labels[1]}: '
+                       f'{high:.1f}</title></rect>')
             x += bar + gap
         mid = (x0 + x - gap) / 2
-        out.append(f'<text x="{mid:.1f}" y="{top + height + 18}" '
-                   f'text-anchor="middle">{run["label"]}</text>')
-        out.append(f'<text x="{mid:.1f}" y="{top + height + 34}" '
-                   f'text-anchor="middle">{run["mode"]}</text>')
-        share = sum(r["req_share"] for r in rows) / len(rows)
-        out.append(f'<text x="{mid:.1f}" y="{top + height + 50}" '
-                   f'text-anchor="middle">{100 * share:.1f}% private'
-                   f'</text>')
+        for dy, text in ((18, label), (34, sublabel), (50, caption)):
+            out.append(f'<text x="{mid:.1f}" y="{top + height + dy}" '
+                       f'text-anchor="middle">{text}</text>')
         x += group_gap
     lx = width - legend + 20
-    out.append(f'<rect x="{lx}" y="{top}" width="14" height="14" '
-               f'fill="#d62728"/><text x="{lx + 20}" y="{top + 12}">'
-               f'private (Private_Dirty growth)</text>')
-    out.append(f'<rect x="{lx}" y="{top + 22}" width="14" height="14" '
-               f'fill="#1f77b4"/><text x="{lx + 20}" y="{top + 34}">'
-               f'shared (Shared_Clean+Dirty)</text>')
+    for i, (text, color) in enumerate(zip(legend_labels,
+                                           ("#d62728", "#1f77b4"))):
+        y = top + 22 * i
+        out.append(f'<rect x="{lx}" y="{y}" width="14" height="14" '
+                   f'fill="{color}"/><text x="{lx + 20}" y="{y + 12}">'
+                   f'{text}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
