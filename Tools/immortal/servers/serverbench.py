@@ -193,8 +193,9 @@ def print_table(runs):
             run["server"], run["label"], mib(uss), mib(pss), mib(shared),
             100 * rel, run["rps"], run["errors"]))
     print("(mean per worker of %d, after the load; USS = Private_Clean + "
-          "Private_Dirty; 'USS vs' relative to the first python listed)"
-          % len(runs[0]["workers"]))
+          "Private_Dirty; 'USS vs' relative to the first python listed; "
+          "requests: %s)" % (len(runs[0]["workers"]),
+                             ", ".join(str(r["requests"]) for r in runs)))
 
 
 def main(argv=None):
