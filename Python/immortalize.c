@@ -139,10 +139,8 @@ hash_str(PyObject *op)
 static void
 precompute(PyObject *op, PyTypeObject *tp)
 {
-    if (tp == &PyUnicode_Type) {
-        hash_str(op);
-    }
-    else if (tp == &PyBytes_Type) {
+    /* Exact str never gets here: visit() hashes it on its fast path. */
+    if (tp == &PyBytes_Type) {
         if (Py_SIZE(op) <= HASH_MAX_LENGTH) {
             (void)PyObject_Hash(op);
         }

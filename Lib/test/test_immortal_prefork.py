@@ -9,6 +9,7 @@ installed as a shared library by `make servers`; `make test` says where
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -120,6 +121,29 @@ def get_json(port, deadline, path="/"):
             conn.close()
 
 
+def serve_and_get(test, argv, cwd, env, port, path, timeout, log_dir):
+    """Start a server (in a session of its own, so that stopping it stops
+    its workers too), return the JSON it answers at path, and stop it. A
+    server that does not answer within timeout fails the test with the end
+    of its log."""
+    log = open(os.path.join(log_dir, "server.log"), "w+")
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return get_json(port, time.monotonic() + timeout, path)
+    except (OSError, http.client.HTTPException):
+        log.seek(0)
+        test.fail("the server did not answer:\n" + log.read()[-3000:])
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
 @unittest.skipUnless(PREFIX and os.path.exists(os.path.join(PREFIX, "lib",
                                                             "libpython3.11.so.1.0")),
                      "needs the fork installed as a shared library "
@@ -129,22 +153,8 @@ class ServerTest(unittest.TestCase):
     def run_server(self, argv, env, app_dir, setup):
         with open(os.path.join(app_dir, "app.py"), "w") as f:
             f.write(WSGI_APP.replace("SETUP", setup))
-        log = open(os.path.join(app_dir, "server.log"), "w+")
-        proc = subprocess.Popen(argv, cwd=app_dir, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            return get_json(self.port, time.monotonic() + 30)
-        except (OSError, http.client.HTTPException):
-            log.seek(0)
-            self.fail("the server did not answer:\n" + log.read()[-3000:])
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+        return serve_and_get(self, argv, app_dir, env, self.port, "/", 30,
+                             app_dir)
 
     def setUp(self):
         self.port = free_port()
@@ -218,23 +228,8 @@ class ShippedFilesTest(unittest.TestCase):
                "PYTHONPATH": SERVERS_DIR + os.pathsep + DIST_PACKAGES}
         env.update(extra_env)
         argv = [a.replace("PORT", str(port)) for a in argv]
-        log = open(os.path.join(tmp, "server.log"), "w+")
-        proc = subprocess.Popen(argv, cwd=SERVERS_DIR, env=env, stdout=log,
-                                stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            return get_json(port, time.monotonic() + 90, "/_prefork/")
-        except (OSError, http.client.HTTPException):
-            log.seek(0)
-            self.fail("the demo did not answer:\n" + log.read()[-3000:])
-        finally:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
-            log.close()
+        return serve_and_get(self, argv, SERVERS_DIR, env, port,
+                             "/_prefork/", 90, tmp)
 
     def check(self, info):
         self.assertIn("Immortal CPython", info["version"])

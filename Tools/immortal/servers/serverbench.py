@@ -146,8 +146,6 @@ def run_one(server, label, prefix, args, db, tmp):
                 sys.exit(f"serverbench: {server} on {label} did not start:\n"
                          + f.read()[-3000:])
         workers = children(proc.pid)
-        if server == "uwsgi":
-            workers = [w for w in workers if w != proc.pid]
         before = {w: smaps_rollup(w) for w in workers}
         load = run_wrk(port, args, tmp)
         after = {w: smaps_rollup(w) for w in workers}
