@@ -9,6 +9,11 @@
 #include "Python.h"
 #include "pycore_immortal.h"
 
+#include <stddef.h>               // offsetof()
+#ifdef HAVE_DLFCN_H
+#  include <dlfcn.h>              // dladdr()
+#endif
+
 int
 PyUnstable_IsImmortal(PyObject *op)
 {
@@ -19,6 +24,46 @@ void
 _Py_SetImmortalStatic(PyObject *op)
 {
     op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+}
+
+/* Does p lie in the image of the executable or of a loaded shared object
+   (its data or bss), rather than in memory allocated at run time? */
+static int
+in_loaded_image(const void *p)
+{
+#if defined(HAVE_DLFCN_H) && defined(__GLIBC__)
+    Dl_info info;
+    return dladdr(p, &info) != 0;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
+/* A static type readied with Py_TPFLAGS_HEAPTYPE set: Cython 3 sets the
+   flag around PyType_Ready() when the type has a base chain (to get past
+   a check on bases; cython/cython#3603) and clears it afterwards. A real
+   heap type's slot tables lie inside its PyHeapTypeObject (type_new() and
+   PyType_FromMetaclass() point tp_as_async there, so do pybind11 and the
+   others that build heap types by hand), and it was allocated at run
+   time; a static type is neither. The pointer test is the cheap one, made
+   for every class statement; dladdr() decides. */
+static int
+is_static_type_flagged_heap(PyTypeObject *type)
+{
+    void *own_as_async = (char *)type + offsetof(PyHeapTypeObject, as_async);
+    return ((void *)type->tp_as_async != own_as_async
+            && in_loaded_image(type));
+}
+
+void
+_PyImmortal_TypeReady(PyTypeObject *type)
+{
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        || is_static_type_flagged_heap(type))
+    {
+        _Py_SetImmortalStatic((PyObject *)type);
+    }
 }
 
 

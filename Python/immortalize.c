@@ -157,7 +157,9 @@ precompute(PyObject *op, PyTypeObject *tp)
     else if (tp == &PyFunction_Type) {
         (void)_PyFunction_GetVersionForCurrentState((PyFunctionObject *)op);
     }
-    else if (PyType_Check(op)) {
+    else if (PyType_Check(op)
+             && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_READY))
+    {
         PyTypeObject *type = (PyTypeObject *)op;
         /* A method cache lookup assigns the version tag (to the bases
            too); it reads, and runs no Python code. */
@@ -255,7 +257,10 @@ visit(PyObject *op, void *arg)
     make_immortal(st, op, (tp == &PyBytes_Type ? KIND_BYTES
                            : tp == &PyCode_Type ? KIND_CODE
                            : KIND_OTHER));
-    if (tp == &PyCode_Type || tp->tp_traverse != NULL) {
+    /* Only collector objects are traversed, as the collector does: a
+       tp_traverse may assume it (type_traverse() aborts on a static type).
+       Code objects and static types are walked by hand (drain()). */
+    if (tp == &PyCode_Type || PyType_Check(op)) {
         return push(st, op);
     }
     return 0;
@@ -286,6 +291,21 @@ visit_code(PyCodeObject *co, walk_state *st)
     return 0;
 }
 
+/* Static types are not collector objects (type_is_gc() says so, whatever
+   Py_TPFLAGS_HAVE_GC says): these are the references they hold. The
+   weak references in tp_subclasses are collector objects. */
+static int
+visit_static_type(PyTypeObject *type, walk_state *st)
+{
+    VISIT(type->tp_dict);
+    VISIT(type->tp_mro);
+    VISIT(type->tp_bases);
+    VISIT(type->tp_base);
+    VISIT(type->tp_subclasses);
+    VISIT(type->tp_cache);
+    return 0;
+}
+
 static int
 drain(walk_state *st)
 {
@@ -294,6 +314,9 @@ drain(walk_state *st)
         int err;
         if (Py_IS_TYPE(op, &PyCode_Type)) {
             err = visit_code((PyCodeObject *)op, st);
+        }
+        else if (PyType_Check(op) && !PyObject_IS_GC(op)) {
+            err = visit_static_type((PyTypeObject *)op, st);
         }
         else {
             err = Py_TYPE(op)->tp_traverse(op, visit, st);
@@ -324,9 +347,17 @@ walk_tracked(PyObject *op, void *arg)
     return drain(st);
 }
 
-/* Static types are not collector objects: reach them, and what they own,
-   from object's subclass lists. They are immortal already; their dicts,
-   MROs and bases are not, and their version tags are assigned lazily. */
+/* Static types are not collector objects: reach every one, and what it
+   owns, from object's subclass lists. Every readied type is in the
+   subclass list of its tp_base, so following those edges from object
+   meets each type once, those of extensions included (a static type whose
+   base is a heap type too). Static types of the core are immortal
+   already; those of extensions may not be: Cython 3 readies them with
+   Py_TPFLAGS_HEAPTYPE set (cython/cython#3603), or code built for stock
+   3.11 may have stored a small count. Their dicts, MROs and bases are
+   mortal, and their version tags are assigned lazily. Heap types are
+   collector objects, walked with the others; only their subclass lists
+   are read here. */
 static int
 walk_static_types(walk_state *st)
 {
@@ -358,26 +389,23 @@ walk_static_types(walk_state *st)
             PyObject *key, *ref;
             while (PyDict_Next(subclasses, &pos, &key, &ref)) {
                 PyObject *sub = PyWeakref_GET_OBJECT(ref);
-                /* Static types appear once, under their first base. */
                 if (PyType_Check(sub)
-                    && !(((PyTypeObject *)sub)->tp_flags & Py_TPFLAGS_HEAPTYPE)
-                    && (((PyTypeObject *)sub)->tp_base == type))
+                    && ((PyTypeObject *)sub)->tp_base == type)
                 {
                     ADD_TYPE((PyTypeObject *)sub);
                 }
             }
         }
-        if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        if (PyObject_IS_GC((PyObject *)type)) {
             continue;
         }
-        precompute((PyObject *)type, Py_TYPE(type));
-        if ((type->tp_dict != NULL && visit(type->tp_dict, st) < 0)
-            || (type->tp_mro != NULL && visit(type->tp_mro, st) < 0)
-            || (type->tp_bases != NULL && visit(type->tp_bases, st) < 0)
-            || (type->tp_subclasses != NULL
-                && visit(type->tp_subclasses, st) < 0)
-            || drain(st) < 0)
-        {
+        if (!_Py_IsImmortal((PyObject *)type)) {
+            make_immortal(st, (PyObject *)type, KIND_OTHER);
+        }
+        else {
+            precompute((PyObject *)type, Py_TYPE(type));
+        }
+        if (visit_static_type(type, st) < 0 || drain(st) < 0) {
             goto done;
         }
     }

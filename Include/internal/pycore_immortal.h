@@ -22,6 +22,12 @@ extern "C" {
    tp_dealloc of None, NotImplemented, Ellipsis, True and False. */
 extern void _Py_SetImmortalStatic(PyObject *op);
 
+/* For PyType_Ready(): make a statically allocated type immortal, also one
+   of an extension built against stock headers (created with a refcount of
+   1), and one that a Cython 3 extension readies with Py_TPFLAGS_HEAPTYPE
+   set for the duration of the call. Heap types stay mortal. */
+extern void _PyImmortal_TypeReady(PyTypeObject *type);
+
 /* Add n references to op at once (list and tuple repetition), counting
    them in debug builds; nothing for an immortal object (gh-104142 was 3.12's
    bug of this path). */

@@ -23,13 +23,14 @@ import unittest
 from test import support
 
 STOCK_PYTHON = os.environ.get('IMMORTAL_STOCK_PYTHON')
-SOURCE = os.path.join(os.path.dirname(__file__), 'immortal_oldabi.c')
 N = 2**32
 IMMORTAL_REFCNT = 3 << (8 * struct.calcsize('n') - 3)
 
 
-def build_extension(tmpdir):
-    """Compile immortal_oldabi.c with the stock interpreter's headers."""
+def compile_extension(tmpdir, name='immortal_oldabi'):
+    """Compile Lib/test/NAME.c with the stock interpreter's headers, as
+    binary wheels for 3.11 are built; return the path of the module."""
+    source = os.path.join(os.path.dirname(__file__), name + '.c')
     query = ('import sysconfig; '
              'print(sysconfig.get_paths()["include"]); '
              'print(sysconfig.get_config_h_filename())')
@@ -39,14 +40,21 @@ def build_extension(tmpdir):
     if os.path.exists(os.path.join(include, 'immortal.h')):
         raise unittest.SkipTest(f'{STOCK_PYTHON} is not a stock build')
     suffix = sysconfig.get_config_var('EXT_SUFFIX')
-    target = os.path.join(tmpdir, 'immortal_oldabi' + suffix)
+    target = os.path.join(tmpdir, name + suffix)
     cc = shlex.split(sysconfig.get_config_var('CC'))
     cmd = [*cc, '-O2', '-fPIC', '-shared',
            '-I', include, '-I', os.path.dirname(config_h),
-           SOURCE, '-o', target]
+           source, '-o', target]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise AssertionError(f'{shlex.join(cmd)} failed:\n{proc.stderr}')
+    return target
+
+
+def build_extension(tmpdir):
+    """Compile immortal_oldabi.c with the stock interpreter's headers and
+    load it."""
+    target = compile_extension(tmpdir)
     spec = importlib.util.spec_from_file_location('immortal_oldabi', target)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
