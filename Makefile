@@ -13,6 +13,8 @@
 #   make demo             the main job: the pre-fork memory demo (the
 #                         copy-on-write probe), stock twin vs fork
 #   make probe PROBEOPTS="--heap-mb 300 --workers 8"   the same, with options
+#   make corpus           PyPI's binary wheels on both twins; serializers'
+#                         private memory in a worker (Doc/immortal/wheels.md)
 #   make bench [PYPERFORMANCE=dir PYPERF=dir]   instruction counts (callgrind),
 #                         our workloads and, given the checkouts, pyperformance's
 #   make bench-wall PYPERFORMANCE=dir PYPERF=dir   pyperformance wall time
@@ -40,7 +42,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
 	immortal-shared stock-shared servers serverbench \
-	install demo probe bench bench-wall devtree export clean deps
+	install demo probe corpus bench bench-wall devtree export clean deps
 
 all: immortal
 
@@ -61,6 +63,7 @@ test: immortal stock immortal-shared
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
 	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
+	IMMORTAL_CORPUS_DIR=$(CURDIR)/$(TOOLS)/corpus \
 	$(PYTHON) $(TOOLS)/run_tests.py --known $(KNOWN) \
 		--shell-test $(TOOLS)/tests/test_tree_tools.sh $(TESTOPTS) $(TESTS)
 
@@ -68,6 +71,7 @@ test-debug: immortal-debug stock immortal-shared
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
 	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
+	IMMORTAL_CORPUS_DIR=$(CURDIR)/$(TOOLS)/corpus \
 	build/immortal-debug/python $(TOOLS)/run_tests.py --known $(KNOWN) $(TESTOPTS) $(TESTS)
 
 install: immortal
@@ -88,6 +92,16 @@ PYPERF_ARGS = $(if $(PYPERFORMANCE),--pyperformance $(PYPERFORMANCE)) \
 serverbench: servers stock
 	build/stock/python $(TOOLS)/servers/serverbench.py \
 		--svg build/serverbench.svg --json build/serverbench.json $(SERVERBENCHOPTS)
+
+# The PyPI wheel corpus on both twins, and the serializers' private memory
+# in a worker (Doc/immortal/wheels.md); test_immortal_wheels runs the first
+# part in `make test`.
+CORPUSOPTS ?=
+corpus: immortal stock
+	build/stock/python $(TOOLS)/corpus/run.py \
+		--python fork=build/immortal/python --python stock=build/stock/python \
+		--serializers --rebuild fork --markdown build/corpus/table.md \
+		--json build/corpus/results.json $(CORPUSOPTS)
 
 bench: immortal stock
 	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS)
