@@ -9,10 +9,13 @@
    2. A walk of the heap. Its roots are every object the collector tracks
       (the generations, the permanent generation, and the objects an
       earlier call made immortal, whose contents may have changed since),
-      the static types (through their subclass lists) and the frames of
-      every thread. From each, tp_traverse leads to the untracked objects
-      the collector never sees: strings, numbers, atomic tuples and dicts,
-      code objects and what they hold.
+      every static type (through the subclass lists) and the frames of
+      every thread. From each, tp_traverse (and the str keys of dicts,
+      which it skips) leads to the untracked objects the collector never
+      sees: strings, numbers, atomic tuples and dicts, code objects and
+      what they hold. The walk calls on an object only what the collector
+      would (tp_traverse on collector objects only) and runs no Python
+      code.
    3. Each object made immortal is also made read-only in the ways the
       runtime would otherwise write to it when it is merely used: str and
       bytes get their hash, types their version tag, dict keys and
@@ -26,13 +29,15 @@
 
    Objects whose type has a finalizer (tp_finalize or tp_del: files,
    sockets, generators, classes with __del__) stay mortal, so that they are
-   still finalized, a buffered file still flushed, at exit. Their referents
-   are made immortal. */
+   still finalized, a buffered file still flushed, at exit; so do the frame
+   objects of running frames, which would otherwise keep their frame's
+   locals when it returns. Their referents are made immortal. */
 
 #include "Python.h"
 #include "pycore_code.h"          // _PyCode_CODE(), _PyOpcode_Adaptive
 #include "pycore_dict.h"          // _PyDictKeys_GetVersionForCurrentState()
 #include "pycore_frame.h"         // _PyInterpreterFrame
+#include "frameobject.h"          // PyFrameObject
 #include "pycore_function.h"      // _PyFunction_GetVersionForCurrentState()
 #include "pycore_immortal.h"
 #include "pycore_immortal_heap.h"
@@ -77,6 +82,20 @@ has_finalizer(PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
     return tp->tp_finalize != NULL || tp->tp_del != NULL;
+}
+
+/* A frame object of code that is still running, or of a suspended
+   generator: when the frame ends, _PyFrame_Clear() hands the frame's
+   locals over to its frame object if anything else holds it, as an
+   immortal one always is. Everything created in that frame afterwards
+   would never be freed (a file never flushed). A frame object of a frame
+   that has ended owns its data, and may be immortal. */
+static inline int
+is_live_frame_object(PyObject *op)
+{
+    return (PyFrame_Check(op)
+            && ((PyFrameObject *)op)->f_frame->owner
+               != FRAME_OWNED_BY_FRAME_OBJECT);
 }
 
 /* A tuple that C code is still filling (PySequence_Tuple() iterating a
@@ -134,6 +153,32 @@ hash_str(PyObject *op)
     }
 }
 
+/* Would _PyType_Lookup() of an exact str run no Python code? It compares
+   the name with keys of equal hash in each dict of the MRO: only a dict
+   whose keys are all exact str (a "unicode" keys table) is compared
+   without calling __eq__, and a type without an MRO would be readied. */
+static int
+lookup_runs_no_python_code(PyTypeObject *type)
+{
+    PyObject *mro = type->tp_mro;
+    if (mro == NULL || !PyTuple_CheckExact(mro)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *base = PyTuple_GET_ITEM(mro, i);
+        if (!PyType_Check(base)) {
+            return 0;
+        }
+        PyObject *dict = ((PyTypeObject *)base)->tp_dict;
+        if (dict == NULL || !PyDict_CheckExact(dict)
+            || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Assign what the runtime would otherwise assign lazily, on first use, by
    writing to the object. */
 static void
@@ -161,9 +206,11 @@ precompute(PyObject *op, PyTypeObject *tp)
              && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_READY))
     {
         PyTypeObject *type = (PyTypeObject *)op;
-        /* A method cache lookup assigns the version tag (to the bases
-           too); it reads, and runs no Python code. */
-        (void)_PyType_Lookup(type, &_Py_ID(__init__));
+        if (lookup_runs_no_python_code(type)) {
+            /* A method cache lookup assigns the version tag (to the bases
+               too). */
+            (void)_PyType_Lookup(type, &_Py_ID(__init__));
+        }
         if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
             PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
             if (keys != NULL) {
@@ -245,7 +292,9 @@ visit(PyObject *op, void *arg)
         return 0;
     }
     if (_PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(op))) {
-        if (_PyObject_GC_IS_TRACKED(op) || has_finalizer(op)) {
+        if (_PyObject_GC_IS_TRACKED(op) || has_finalizer(op)
+            || is_live_frame_object(op))
+        {
             return 0;
         }
         make_immortal(st, op, KIND_UNTRACKED);
@@ -306,6 +355,42 @@ visit_static_type(PyTypeObject *type, walk_state *st)
     return 0;
 }
 
+/* dict_traverse() skips the keys of a table whose keys are all str (they
+   cannot be part of a cycle), and no tp_traverse visits the keys a heap
+   type shares with its instances' dicts: the names of attributes. The
+   walk visits them, or every read of such a key in a worker (a lookup
+   compares it, iteration hands it out) would write its refcount. */
+static int
+visit_unicode_keys(PyDictKeysObject *keys, walk_state *st)
+{
+    if (keys == NULL || !DK_IS_UNICODE(keys)) {
+        return 0;
+    }
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        VISIT(entries[i].me_key);
+    }
+    return 0;
+}
+
+/* A collector object's references: tp_traverse, and what it leaves out. */
+static int
+traverse(PyObject *op, walk_state *st)
+{
+    if (Py_TYPE(op)->tp_traverse(op, visit, st)) {
+        return -1;
+    }
+    if (PyDict_Check(op)) {
+        return visit_unicode_keys(((PyDictObject *)op)->ma_keys, st);
+    }
+    if (PyType_Check(op)) {
+        /* A collector object: a heap type. */
+        return visit_unicode_keys(((PyHeapTypeObject *)op)->ht_cached_keys,
+                                  st);
+    }
+    return 0;
+}
+
 static int
 drain(walk_state *st)
 {
@@ -319,7 +404,7 @@ drain(walk_state *st)
             err = visit_static_type((PyTypeObject *)op, st);
         }
         else {
-            err = Py_TYPE(op)->tp_traverse(op, visit, st);
+            err = traverse(op, st);
         }
         if (err) {
             return -1;
@@ -334,14 +419,16 @@ walk_tracked(PyObject *op, void *arg)
 {
     walk_state *st = (walk_state *)arg;
     if (!_Py_IsImmortal(op)) {
-        if (has_finalizer(op) || is_tuple_in_construction(op)) {
+        if (has_finalizer(op) || is_live_frame_object(op)
+            || is_tuple_in_construction(op))
+        {
             st->kept_mortal++;
         }
         else {
             make_immortal(st, op, KIND_TRACKED);
         }
     }
-    if (Py_TYPE(op)->tp_traverse(op, visit, st)) {
+    if (traverse(op, st)) {
         return -1;
     }
     return drain(st);
@@ -516,7 +603,8 @@ static PyStructSequence_Field stats_fields[] = {
     {"float", "... of which float objects"},
     {"code", "... of which code objects"},
     {"other", "... of which other objects"},
-    {"kept_mortal", "tracked objects left mortal: they have a finalizer"},
+    {"kept_mortal", "tracked objects left mortal: they have a finalizer, "
+                    "or are the frame object of a running frame"},
     {"collected", "unreachable objects found by the collection first"},
     {"sealed_bytes", "bytes of pymalloc pools sealed by this call"},
     {"collect_seconds", "seconds the collection took"},

@@ -131,6 +131,59 @@ class ShapesTest(unittest.TestCase):
         """)
         self.assertEqual(out, "[] True")
 
+    def test_str_keys_of_dicts_are_immortal(self):
+        # dict_traverse() skips str keys: the walk must not.
+        out = run("""
+            import collections, types
+            plain = {"key-%d" % i: i for i in range(1000)}
+            catalog = {"msg %d: " % i + "x" * 80: "tr %d" % i
+                       for i in range(100)}
+            dd = collections.defaultdict(list)
+            for i in range(100):
+                dd["dd-%d" % i].append(i)
+            od = collections.OrderedDict(("od-%d" % i, i) for i in range(100))
+            counter = collections.Counter("c-%d" % (i % 7) for i in range(70))
+            mod = types.ModuleType("m")
+            for i in range(100):
+                setattr(mod, "g%d" % i, i)
+            class Attrs:
+                pass
+            objs = []
+            for j in range(3):
+                o = Attrs()
+                for i in range(20):
+                    setattr(o, "attr_%d" % i, i)   # the type's shared keys
+                objs.append(o)
+            Dyn = type("Dyn", (), {"cls_attr_%d" % i: i for i in range(50)})
+            sys.immortalize_heap()
+            keys = [*plain, *catalog, *dd, *od, *counter, *vars(mod),
+                    *vars(objs[0]), *Dyn.__dict__]
+            mortal = [k for k in keys if not sys._is_immortal(k)]
+            print(len(keys) > 1400, mortal)
+        """)
+        self.assertEqual(out, "True []")
+
+    def test_running_frame_keeps_no_locals(self):
+        # A running function with a frame object: what it creates after the
+        # call is freed when it returns, as on stock (a file is flushed and
+        # closed), not handed to an immortal frame object for good.
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "out.txt")
+            out = run(f"""
+                def setup():
+                    sys._getframe()      # as logging, warnings, tracers do
+                    sys.immortalize_heap()
+                    print(sys._is_immortal(sys._getframe()))
+                    out = open({path!r}, "w")
+                    out.write("payload")
+                    marker = type("Marker", (), {{}})()
+                    return weakref.ref(marker)
+                ref = setup()
+                print(ref() is None, open({path!r}).read())
+            """)
+            self.assertEqual(out, "False\nTrue payload")
+
     def test_new_objects_stay_mortal_and_are_freed(self):
         out = run("""
             sys.immortalize_heap()
@@ -460,6 +513,36 @@ class ErrorsTest(unittest.TestCase):
             print(all(results), sys._is_immortal(fresh), len(made) > 0)
         """)
         self.assertEqual(out, "True False True")
+
+    def test_walk_runs_no_python_code(self):
+        # Assigning a type's version tag looks a name up in the dicts of its
+        # MRO; a key that is a str subclass with a colliding hash would run
+        # its __eq__ there, and a half-built class would be readied.
+        out = run("""
+            calls = []
+            class Key(str):
+                def __hash__(self):
+                    return hash("__init__")
+                def __eq__(self, other):
+                    calls.append(other)
+                    return str.__eq__(self, other)
+            C = type("C", (), {Key("odd"): 1})
+            saved = []
+            class Meta(type):
+                def mro(cls):
+                    saved.append(cls)
+                    raise RuntimeError("no MRO")
+            try:
+                class Half(metaclass=Meta): pass
+            except RuntimeError:
+                pass
+            eq_calls, mro_calls = len(calls), len(saved)
+            sys.immortalize_heap()
+            READY = 1 << 12
+            print(calls[eq_calls:], len(saved) - mro_calls,
+                  bool(saved[0].__flags__ & READY), sys._is_immortal(C))
+        """)
+        self.assertEqual(out, "[] 0 False True")
 
     def test_takes_no_arguments(self):
         with self.assertRaises(TypeError):

@@ -346,8 +346,12 @@ def markdown(labels, entries, results, serial, serial_labels):
                 if "error" in r:
                     cells.append("error: " + r["error"][:80])
                 else:
-                    cells.append(f"{r['copied_kb'] / 1024:.1f} "
-                                 f"({100 * r['copied_kb'] / r['heap_kb']:.1f}%)"
+                    # Pages of libraries the worker reads for the first
+                    # time grow Rss, not private: the estimate can dip
+                    # below zero by that much.
+                    copied = max(r["copied_kb"], 0)
+                    cells.append(f"{copied / 1024:.1f} "
+                                 f"({100 * copied / r['heap_kb']:.1f}%)"
                                  f", {r['private_kb'] / 1024:.1f}")
             lines.append(f"| {name}: `{per['expr']}` | " + " | ".join(cells) +
                          " |")
