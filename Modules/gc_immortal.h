@@ -123,6 +123,22 @@ gc_immortal_walk_list(GCState *gcstate, PyGC_Head *list, int move,
     return moved;
 }
 
+int
+_PyGC_ForEachMortalTracked(PyInterpreterState *interp,
+                           int (*fn)(PyObject *, void *), void *arg)
+{
+    GCState *gcstate = &interp->gc;
+    for (int i = 0; i <= NUM_GENERATIONS; i++) {
+        PyGC_Head *list = (i < NUM_GENERATIONS
+                           ? GEN_HEAD(gcstate, i)
+                           : &gcstate->permanent_generation.head);
+        if (gc_immortal_walk_list(gcstate, list, 0, fn, arg) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 Py_ssize_t
 _PyGC_ImmortalizeTracked(PyInterpreterState *interp,
                          int (*fn)(PyObject *, void *), void *arg)

@@ -27,17 +27,16 @@
       (Objects/obmalloc_seal.h), so neither collections nor the
       allocations and frees of a worker write to those pages.
 
-   Objects whose type has a finalizer (tp_finalize or tp_del: files,
-   sockets, generators, classes with __del__) stay mortal, so that they are
-   still finalized, a buffered file still flushed, at exit; so do the frame
-   objects of running frames, which would otherwise keep their frame's
-   locals when it returns. Their referents are made immortal. */
+   Objects whose deallocation does more than free memory stay mortal:
+   those with finalizers (files, sockets, generators, classes with
+   __del__), those that release OS resources (mmap, sqlite3, memoryview,
+   ...) and the frame objects of running frames; the rule is
+   Python/immortal_mortal.c. Their referents are made immortal. */
 
 #include "Python.h"
 #include "pycore_code.h"          // _PyCode_CODE(), _PyOpcode_Adaptive
 #include "pycore_dict.h"          // _PyDictKeys_GetVersionForCurrentState()
 #include "pycore_frame.h"         // _PyInterpreterFrame
-#include "frameobject.h"          // PyFrameObject
 #include "pycore_function.h"      // _PyFunction_GetVersionForCurrentState()
 #include "pycore_immortal.h"
 #include "pycore_immortal_heap.h"
@@ -76,37 +75,9 @@ typedef struct {
 
 /* --- Making one object immortal and read-only --- */
 
-/* An object whose finalizer must still run stays mortal. */
-static inline int
-has_finalizer(PyObject *op)
-{
-    PyTypeObject *tp = Py_TYPE(op);
-    return tp->tp_finalize != NULL || tp->tp_del != NULL;
-}
-
-/* A frame object of code that is still running, or of a suspended
-   generator: when the frame ends, _PyFrame_Clear() hands the frame's
-   locals over to its frame object if anything else holds it, as an
-   immortal one always is. Everything created in that frame afterwards
-   would never be freed (a file never flushed). A frame object of a frame
-   that has ended owns its data, and may be immortal. */
-static inline int
-is_live_frame_object(PyObject *op)
-{
-    return (PyFrame_Check(op)
-            && ((PyFrameObject *)op)->f_frame->owner
-               != FRAME_OWNED_BY_FRAME_OBJECT);
-}
-
-/* A tuple that C code is still filling (PySequence_Tuple() iterating a
-   generator that called us) has NULL items and will be resized, which
-   needs a refcount of 1: leave it mortal. */
-static inline int
-is_tuple_in_construction(PyObject *op)
-{
-    return (PyTuple_CheckExact(op) && Py_SIZE(op) > 0
-            && PyTuple_GET_ITEM(op, Py_SIZE(op) - 1) == NULL);
-}
+/* What stays mortal (finalizers, resources, running frames, tuples in
+   construction) is decided by _PyImmortal_StaysMortal(), in
+   Python/immortal_mortal.c. */
 
 /* Code objects are written to while they run: the warm-up counter, then
    quickening, then every adaptive instruction's counter and
@@ -292,15 +263,15 @@ visit(PyObject *op, void *arg)
         return 0;
     }
     if (_PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(op))) {
-        if (_PyObject_GC_IS_TRACKED(op) || has_finalizer(op)
-            || is_live_frame_object(op))
-        {
+        if (_PyObject_GC_IS_TRACKED(op) || _PyImmortal_StaysMortal(op)) {
             return 0;
         }
         make_immortal(st, op, KIND_UNTRACKED);
         return push(st, op);
     }
-    if (has_finalizer(op)) {
+    if (tp != &PyBytes_Type && tp != &PyCode_Type
+        && _PyImmortal_StaysMortal(op))
+    {
         return 0;
     }
     make_immortal(st, op, (tp == &PyBytes_Type ? KIND_BYTES
@@ -419,14 +390,13 @@ walk_tracked(PyObject *op, void *arg)
 {
     walk_state *st = (walk_state *)arg;
     if (!_Py_IsImmortal(op)) {
-        if (has_finalizer(op) || is_live_frame_object(op)
-            || is_tuple_in_construction(op))
-        {
+        if (_PyImmortal_InMortalSet(op)) {
+            /* What only it holds stays mortal with it; the rest is
+               reached from elsewhere. */
             st->kept_mortal++;
+            return 0;
         }
-        else {
-            make_immortal(st, op, KIND_TRACKED);
-        }
+        make_immortal(st, op, KIND_TRACKED);
     }
     if (traverse(op, st)) {
         return -1;
@@ -603,8 +573,9 @@ static PyStructSequence_Field stats_fields[] = {
     {"float", "... of which float objects"},
     {"code", "... of which code objects"},
     {"other", "... of which other objects"},
-    {"kept_mortal", "tracked objects left mortal: they have a finalizer, "
-                    "or are the frame object of a running frame"},
+    {"kept_mortal", "tracked objects left mortal by the rule of what "
+                    "stays mortal (finalizers, OS resources, running "
+                    "frames)"},
     {"collected", "unreachable objects found by the collection first"},
     {"sealed_bytes", "bytes of pymalloc pools sealed by this call"},
     {"collect_seconds", "seconds the collection took"},
@@ -703,7 +674,9 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
        could start a collection, or land in an arena about to be sealed. */
     walk_state st = {0};
     PyObject *stats = NULL;
-    if (walk_static_types(&st) < 0
+    _PyImmortal_ResetMortalRule();
+    if (_PyImmortal_BuildMortalSet(interp) < 0
+        || walk_static_types(&st) < 0
         || walk_frames(interp, &st) < 0
         || _PyGC_ImmortalizeTracked(interp, walk_tracked, &st) < 0)
     {
@@ -720,6 +693,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     stats = make_stats(&st, collected, sealed, t0, t1, t2);
 
 done:
+    _PyImmortal_FreeMortalSet();
     PyMem_RawFree(st.stack);
     return stats;
 }

@@ -18,6 +18,25 @@ extern "C" {
    immortalized by a parent needs (Python/immortalize.c). */
 extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
 
+/* --- What stays mortal (Python/immortal_mortal.c) --- */
+
+/* Must op stay mortal: does its deallocation or finalization do more than
+   free memory (a finalizer, an OS resource released, a running frame's
+   frame object, a tuple under construction)? Runs no Python code. */
+extern int _PyImmortal_StaysMortal(PyObject *op);
+
+/* Forget the verdicts per type of the last walk (types may be freed and
+   their memory reused between walks). */
+extern void _PyImmortal_ResetMortalRule(void);
+
+/* Before the walk: the set of tracked objects that stay mortal, closed over
+   what only they reference. Returns -1 with MemoryError set. */
+extern int _PyImmortal_BuildMortalSet(PyInterpreterState *interp);
+/* Is op in that set? (A tracked object; walk_tracked() asks.) */
+extern int _PyImmortal_InMortalSet(PyObject *op);
+/* After the walk. */
+extern void _PyImmortal_FreeMortalSet(void);
+
 /* --- The collector (Modules/gc_immortal.h) --- */
 
 /* A full collection, as gc.collect() runs it (callbacks included).
@@ -25,6 +44,12 @@ extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
    set when a collection is already running (a finalizer or a gc callback
    called us). */
 extern Py_ssize_t _PyGC_ImmortalizeCollect(PyThreadState *tstate);
+
+/* Call fn(op, arg) for every object of the generations and the permanent
+   generation (the mortal tracked objects), moving none. fn must not run
+   Python code or allocate objects. Returns -1 if fn returns -1, else 0. */
+extern int _PyGC_ForEachMortalTracked(
+    PyInterpreterState *interp, int (*fn)(PyObject *, void *), void *arg);
 
 /* Call fn(op, arg) for every object the collector tracks: the immortal
    lists first, then the generations and the permanent generation; then

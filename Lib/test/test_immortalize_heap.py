@@ -184,6 +184,56 @@ class ShapesTest(unittest.TestCase):
             """)
             self.assertEqual(out, "False\nTrue payload")
 
+    def test_os_resources_are_released_as_on_stock(self):
+        # Types whose tp_dealloc releases more than memory stay mortal:
+        # after the call, dropping them releases what they hold.
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run(f"""
+                import dbm.gnu, mmap, os, select, sqlite3, subprocess
+                tmp = {tmp!r}
+                def fds():
+                    return len(os.listdir("/proc/self/fd"))
+                start = fds()
+                with open(os.path.join(tmp, "m"), "wb") as f:
+                    f.write(b"x" * 4096)
+                f = open(os.path.join(tmp, "m"), "r+b")
+                held = {{"mmap": mmap.mmap(f.fileno(), 4096),
+                         "epoll": select.epoll()}}
+                f.close()
+                db = os.path.join(tmp, "db.sqlite")
+                conn = sqlite3.connect(db)
+                conn.execute("create table t (x)")
+                conn.commit()
+                conn.execute("insert into t values (1)")   # open transaction
+                held["sqlite"] = conn
+                del conn
+                gdbm_path = os.path.join(tmp, "g.gdbm")
+                held["gdbm"] = dbm.gnu.open(gdbm_path, "c")
+                buf = bytearray(b"abc")
+                held["view"] = memoryview(buf)
+                class MyConn(sqlite3.Connection):
+                    pass
+                held["sub"] = MyConn(":memory:")
+                opened = fds()
+                sys.immortalize_heap()
+                print(opened - start >= 4,
+                      [k for k, v in held.items() if sys._is_immortal(v)])
+                held.clear()
+                gc.collect()      # sqlite3.Connection is in a cycle
+                print(fds() == start)
+                buf.extend(b"def")                   # no export left
+                other = sqlite3.connect(db, timeout=0)
+                other.execute("insert into t values (2)")
+                other.commit()
+                # another process can open the gdbm file for writing
+                r = subprocess.run([sys.executable, "-c",
+                    "import dbm.gnu, sys; dbm.gnu.open(sys.argv[1], 'w').close()",
+                    gdbm_path])
+                print(bytes(buf), r.returncode)
+            """)
+        self.assertEqual(out, "True []\nTrue\nb'abcdef' 0")
+
     def test_new_objects_stay_mortal_and_are_freed(self):
         out = run("""
             sys.immortalize_heap()
