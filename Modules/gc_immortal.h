@@ -139,6 +139,19 @@ _PyGC_ForEachMortalTracked(PyInterpreterState *interp,
     return 0;
 }
 
+void
+_PyGC_ForEachImmortalTracked(PyInterpreterState *interp,
+                             int (*fn)(PyObject *, void *), void *arg)
+{
+    GCState *gcstate = &interp->gc;
+    int collecting = gcstate->collecting;
+    gcstate->collecting = 1;
+    (void)(gc_immortal_walk_list(gcstate, &gcstate->immortal, 0, fn, arg) < 0
+           || gc_immortal_walk_list(gcstate, &gcstate->immortal_adopted, 0,
+                                    fn, arg) < 0);
+    gcstate->collecting = collecting;
+}
+
 Py_ssize_t
 _PyGC_ImmortalizeTracked(PyInterpreterState *interp,
                          int (*fn)(PyObject *, void *), void *arg)

@@ -35,6 +35,7 @@
 #include "pycore_frame.h"         // FRAME_OWNED_BY_FRAME_OBJECT
 #include "pycore_hashtable.h"     // _Py_hashtable_t
 #include "pycore_object.h"        // _PyObject_GC_IS_TRACKED()
+#include "pycore_pyerrors.h"      // _PyErr_Occurred()
 #include "pycore_immortal_heap.h"
 #include "frameobject.h"          // PyFrameObject
 
@@ -273,4 +274,103 @@ _PyImmortal_StaysMortal(PyObject *op)
         return destructor != NULL;
     }
     return 0;
+}
+
+
+/* --- At exit: finalize what immortal objects hold --- */
+
+/* An immortal object never lets go of its references. Objects with a
+   finalizer stay mortal, but those that immortal ones hold (a file in a
+   warm list, a NamedTemporaryFile in a module global, a GzipFile in a
+   dict) would never be finalized, where stock finalizes them as the
+   modules are torn down at exit: a file would lose its buffer, a temporary
+   file would stay, a gzip stream would lack its trailer. Py_FinalizeEx()
+   calls this after the atexit handlers, while everything still works: it
+   finalizes each object with a finalizer that immortal objects reach
+   through mortal ones, holders before what they hold (breadth first). */
+
+typedef struct {
+    _Py_hashtable_t *seen;
+    PyObject **queue;
+    Py_ssize_t length, capacity;
+    int error;
+} held_state;
+
+static int
+reach_held(PyObject *op, void *arg)
+{
+    held_state *hs = (held_state *)arg;
+    if (hs->error || _Py_IsImmortal(op) || !PyObject_IS_GC(op)
+        || !_PyObject_GC_IS_TRACKED(op)
+        || _Py_hashtable_get_entry(hs->seen, op) != NULL)
+    {
+        /* Untracked containers hold only atoms. */
+        return 0;
+    }
+    if (_Py_hashtable_set(hs->seen, op, NULL) < 0) {
+        hs->error = 1;
+        return 0;
+    }
+    if (hs->length == hs->capacity) {
+        Py_ssize_t capacity = hs->capacity ? 2 * hs->capacity : 256;
+        PyObject **queue = PyMem_RawRealloc(hs->queue,
+                                            capacity * sizeof(PyObject *));
+        if (queue == NULL) {
+            hs->error = 1;
+            return 0;
+        }
+        hs->queue = queue;
+        hs->capacity = capacity;
+    }
+    hs->queue[hs->length++] = op;
+    return 0;
+}
+
+static int
+reach_from_immortal(PyObject *op, void *arg)
+{
+    return Py_TYPE(op)->tp_traverse(op, reach_held, arg);
+}
+
+void
+_PyImmortal_FinalizeHeld(PyThreadState *tstate)
+{
+    if (!_PyImmortal_HeapIsImmortalized()) {
+        return;
+    }
+    _Py_hashtable_allocator_t alloc = {PyMem_RawMalloc, PyMem_RawFree};
+    held_state hs = {0};
+    hs.seen = _Py_hashtable_new_full(_Py_hashtable_hash_ptr,
+                                     _Py_hashtable_compare_direct,
+                                     NULL, NULL, &alloc);
+    if (hs.seen == NULL) {
+        return;
+    }
+    /* No Python code runs and no object is allocated while the lists are
+       read. */
+    _PyGC_ForEachImmortalTracked(tstate->interp, reach_from_immortal, &hs);
+    for (Py_ssize_t i = 0; i < hs.length && !hs.error; i++) {
+        PyObject *op = hs.queue[i];
+        Py_TYPE(op)->tp_traverse(op, reach_held, &hs);
+    }
+    _Py_hashtable_destroy(hs.seen);
+
+    /* Keep the ones to finalize alive while the others are finalized. */
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < hs.length; i++) {
+        PyObject *op = hs.queue[i];
+        if (Py_TYPE(op)->tp_finalize != NULL && !_PyGC_FINALIZED(op)) {
+            hs.queue[n++] = Py_NewRef(op);
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject_CallFinalizer(hs.queue[i]);
+        if (_PyErr_Occurred(tstate)) {
+            PyErr_WriteUnraisable(hs.queue[i]);
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(hs.queue[i]);
+    }
+    PyMem_RawFree(hs.queue);
 }

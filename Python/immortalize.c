@@ -547,6 +547,12 @@ clear_free_lists(PyInterpreterState *interp)
     _PySlice_Fini(interp);
 }
 
+int
+_PyImmortal_HeapIsImmortalized(void)
+{
+    return heap_immortalized;
+}
+
 void
 _PyImmortal_AfterForkChild(PyInterpreterState *interp)
 {

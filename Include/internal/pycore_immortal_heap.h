@@ -37,6 +37,16 @@ extern int _PyImmortal_InMortalSet(PyObject *op);
 /* After the walk. */
 extern void _PyImmortal_FreeMortalSet(void);
 
+/* For Py_FinalizeEx(), after the atexit handlers: run the finalizers of
+   the mortal objects that immortal ones hold (files, temporary files, ...),
+   which stock runs as modules are torn down. Nothing if the heap was never
+   immortalized. */
+extern void _PyImmortal_FinalizeHeld(PyThreadState *tstate);
+
+/* Has sys.immortalize_heap() run in this process (or in the parent it was
+   forked from)? (Python/immortalize.c) */
+extern int _PyImmortal_HeapIsImmortalized(void);
+
 /* --- The collector (Modules/gc_immortal.h) --- */
 
 /* A full collection, as gc.collect() runs it (callbacks included).
@@ -49,6 +59,12 @@ extern Py_ssize_t _PyGC_ImmortalizeCollect(PyThreadState *tstate);
    generation (the mortal tracked objects), moving none. fn must not run
    Python code or allocate objects. Returns -1 if fn returns -1, else 0. */
 extern int _PyGC_ForEachMortalTracked(
+    PyInterpreterState *interp, int (*fn)(PyObject *, void *), void *arg);
+
+/* Call fn(op, arg) for every tracked immortal object (the immortal
+   lists), moving none, with no collection allowed to start. fn must not
+   run Python code. */
+extern void _PyGC_ForEachImmortalTracked(
     PyInterpreterState *interp, int (*fn)(PyObject *, void *), void *arg);
 
 /* Call fn(op, arg) for every object the collector tracks: the immortal

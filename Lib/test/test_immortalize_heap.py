@@ -234,6 +234,38 @@ class ShapesTest(unittest.TestCase):
             """)
         self.assertEqual(out, "True []\nTrue\nb'abcdef' 0")
 
+    def test_held_finalizable_objects_are_finalized_at_exit(self):
+        # Files held by immortal objects (a list, an attribute, a dict
+        # value), a module-global NamedTemporaryFile and a GzipFile: at
+        # exit, flushed, closed, deleted, trailer written, as on stock.
+        import gzip, tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run(f"""
+                import gzip, os, tempfile
+                tmp = {tmp!r}
+                class Holder:
+                    pass
+                holder = Holder()
+                in_list = [open(os.path.join(tmp, "list.txt"), "w")]
+                holder.f = open(os.path.join(tmp, "attr.txt"), "w")
+                in_dict = {{"f": open(os.path.join(tmp, "dict.txt"), "w")}}
+                TEMP = tempfile.NamedTemporaryFile(dir=tmp, delete=True)
+                gz = [gzip.open(os.path.join(tmp, "data.gz"), "wb")]
+                sys.immortalize_heap()
+                for f in (in_list[0], holder.f, in_dict["f"]):
+                    f.write("written after the call")
+                gz[0].write(b"compressed " * 100)
+                print(os.path.exists(TEMP.name))
+            """)
+            self.assertEqual(out, "True")
+            for name in ("list.txt", "attr.txt", "dict.txt"):
+                with open(os.path.join(tmp, name)) as f:
+                    self.assertEqual(f.read(), "written after the call")
+            with gzip.open(os.path.join(tmp, "data.gz")) as f:
+                self.assertEqual(f.read(), b"compressed " * 100)
+            self.assertEqual(sorted(os.listdir(tmp)),
+                             ["attr.txt", "data.gz", "dict.txt", "list.txt"])
+
     def test_new_objects_stay_mortal_and_are_freed(self):
         out = run("""
             sys.immortalize_heap()
