@@ -67,6 +67,26 @@ _PyImmortal_TypeReady(PyTypeObject *type)
 }
 
 
+int
+_PyImmortal_TupleResize(PyObject **pv, Py_ssize_t newsize)
+{
+    PyObject *v = *pv;
+    PyObject *t = PyTuple_New(newsize);
+    if (t == NULL) {
+        *pv = NULL;
+        return -1;
+    }
+    Py_ssize_t n = Py_MIN(Py_SIZE(v), newsize);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(v, i);
+        Py_XINCREF(item);
+        PyTuple_SET_ITEM(t, i, item);
+    }
+    *pv = t;
+    return 0;
+}
+
+
 const char _PyImmortal_sys_is_immortal_doc[] =
 "_is_immortal($module, op, /)\n"
 "--\n"

@@ -94,6 +94,21 @@ _PyImmortal_RestoreIfStaticType(PyTypeObject *type)
     return 0;
 }
 
+/* A tuple C code may still be filling although it is immortal: one that
+   sys.immortalize_heap() made immortal (not a static one) while C code
+   held the only reference, building it (PySequence_Tuple() iterating a
+   generator that made the call, or another thread's). PyTuple_SetItem()
+   lets such code go on filling it, and _PyTuple_Resize() hands it a copy
+   (_PyImmortal_TupleResize(), Python/immortal.c): it cannot be resized in
+   place, and the immortal one keeps its items. */
+static inline int
+_PyImmortal_TupleInConstruction(PyObject *op)
+{
+    return (PyTuple_CheckExact(op) && Py_SIZE(op) > 0 && _Py_IsImmortal(op)
+            && !_PyImmortal_IsStatic(op));
+}
+extern int _PyImmortal_TupleResize(PyObject **pv, Py_ssize_t newsize);
+
 /* What sys.getrefcount() reports: the refcount of a mortal object, and
    _Py_IMMORTAL_REFCNT for every immortal one. */
 static inline Py_ssize_t

@@ -626,6 +626,42 @@ class ErrorsTest(unittest.TestCase):
         """)
         self.assertEqual(out, "[] 0 False True")
 
+    def test_tuple_built_across_the_call(self):
+        # tuple() and f(*gen) fill a tuple completely before growing it
+        # (_PyTuple_Resize() needs a refcount of 1): no SystemError when the
+        # call lands in the middle, in this thread or in another.
+        out = run("""
+            import threading, time
+            def gen(call):
+                for i in range(20):
+                    yield [i]
+                call()
+                for i in range(20, 50):
+                    yield [i]
+            t = tuple(gen(sys.immortalize_heap))
+            print(len(t), t[-1], sys._is_immortal(t))
+            def f(*args):
+                return args
+            a = f(*gen(sys.immortalize_heap))
+            print(len(a), a[19], a[20])
+            # Another thread builds while this one calls.
+            started = threading.Event()
+            def slow():
+                for i in range(100):
+                    if i == 10:
+                        started.set()
+                    time.sleep(0.001)
+                    yield i
+            out = []
+            th = threading.Thread(target=lambda: out.append(tuple(slow())))
+            th.start()
+            started.wait()
+            sys.immortalize_heap()
+            th.join()
+            print(out[0] == tuple(range(100)))
+        """)
+        self.assertEqual(out, "50 [49] False\n50 [19] [20]\nTrue")
+
     def test_takes_no_arguments(self):
         with self.assertRaises(TypeError):
             sys.immortalize_heap(1)
