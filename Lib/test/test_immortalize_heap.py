@@ -632,35 +632,40 @@ class ErrorsTest(unittest.TestCase):
         # call lands in the middle, in this thread or in another.
         out = run("""
             import threading, time
+            # PySequence_Tuple() starts with 10 slots and grows the tuple
+            # when the 11th item comes: the generator runs then, with the
+            # tuple full.
             def gen(call):
-                for i in range(20):
+                for i in range(10):
                     yield [i]
                 call()
-                for i in range(20, 50):
+                for i in range(10, 50):
                     yield [i]
             t = tuple(gen(sys.immortalize_heap))
             print(len(t), t[-1], sys._is_immortal(t))
             def f(*args):
                 return args
             a = f(*gen(sys.immortalize_heap))
-            print(len(a), a[19], a[20])
+            print(len(a), a[9], a[10])
             # Another thread builds while this one calls.
-            started = threading.Event()
-            def slow():
-                for i in range(100):
-                    if i == 10:
-                        started.set()
-                    time.sleep(0.001)
+            full, go = threading.Event(), threading.Event()
+            def waits():
+                for i in range(10):
+                    yield i
+                full.set()
+                go.wait()
+                for i in range(10, 100):
                     yield i
             out = []
-            th = threading.Thread(target=lambda: out.append(tuple(slow())))
+            th = threading.Thread(target=lambda: out.append(tuple(waits())))
             th.start()
-            started.wait()
+            full.wait()
             sys.immortalize_heap()
+            go.set()
             th.join()
             print(out[0] == tuple(range(100)))
         """)
-        self.assertEqual(out, "50 [49] False\n50 [19] [20]\nTrue")
+        self.assertEqual(out, "50 [49] False\n50 [9] [10]\nTrue")
 
     def test_takes_no_arguments(self):
         with self.assertRaises(TypeError):
