@@ -22,6 +22,7 @@ import tempfile
 import unittest
 
 from test import support
+from test.support import import_helper
 
 CORPUS_DIR = os.environ.get("IMMORTAL_CORPUS_DIR", "")
 STOCK_PYTHON = os.environ.get("IMMORTAL_STOCK_PYTHON", "")
@@ -37,7 +38,7 @@ class WheelCorpusTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        with support.DirsOnSysPath(CORPUS_DIR):
+        with import_helper.DirsOnSysPath(CORPUS_DIR):
             import corpus
         cls.projects = [e["name"] for e in corpus.WHEELS]
         with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +126,7 @@ class WheelRebuildTest(unittest.TestCase):
     worker writes none of its pages."""
 
     def test_rebuilt_serializer_writes_no_immortal_page(self):
-        with support.DirsOnSysPath(CORPUS_DIR):   # run.py adds to it too
+        with import_helper.DirsOnSysPath(CORPUS_DIR):   # run.py adds to it too
             import run
         line = [f"{n}=={v} " + " ".join(f"--hash=sha256:{h}" for h in hashes)
                 for n, v, hashes in run.pinned() if n == "ujson"][0]
