@@ -45,6 +45,7 @@
 #include "pycore_pystate.h"       // _PyThreadState_GET()
 #include "pycore_runtime.h"       // _Py_ID()
 #include "pycore_gc.h"            // _PyTuple_ClearFreeList(), ...
+#include "pycore_hashtable.h"     // _Py_hashtable_t
 #include "pycore_sliceobject.h"   // _PySlice_Fini()
 #include "structseq.h"
 
@@ -70,7 +71,15 @@ typedef struct {
     Py_ssize_t capacity;
     Py_ssize_t kinds[NUM_KINDS];
     Py_ssize_t kept_mortal;
+    /* On a call after an earlier one: the immortal containers the
+       collector does not track (so no list leads to them) entered again,
+       once each. */
+    _Py_hashtable_t *revisited;
 } walk_state;
+
+/* Has a walk started in this process (or in the parent it was forked
+   from), finished or not? */
+static int walked_before = 0;
 
 
 /* --- Making one object immortal and read-only --- */
@@ -237,6 +246,33 @@ push(walk_state *st, PyObject *op)
    is left to the walk of the collector's lists, which reaches every one of
    them; anything else is made immortal here and, if it holds references,
    stacked for drain(). */
+/* An immortal object an earlier walk made so: enter it again if no list
+   of the collector leads to it and it may have changed, or may not have
+   been walked (a walk that failed half-way). A dict the collector does
+   not track (its values were all atoms) can be given new mortal keys and
+   values and stay untracked; an untracked tuple or a code object cannot
+   change, but the failed walk may have left it before its items. */
+static int
+revisit(walk_state *st, PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if (_PyImmortal_IsStatic(op)
+        || !((PyObject_IS_GC(op) && !_PyObject_GC_IS_TRACKED(op)
+              && (PyDict_Check(op) || tp == &PyTuple_Type))
+             || tp == &PyCode_Type))
+    {
+        return 0;
+    }
+    if (_Py_hashtable_get_entry(st->revisited, op) != NULL) {
+        return 0;
+    }
+    if (_Py_hashtable_set(st->revisited, op, NULL) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return push(st, op);
+}
+
 static int
 visit(PyObject *op, void *arg)
 {
@@ -246,6 +282,9 @@ visit(PyObject *op, void *arg)
            the start, but still warms up and specializes. */
         if (Py_IS_TYPE(op, &PyCode_Type) && _PyImmortal_IsStatic(op)) {
             freeze_code((PyCodeObject *)op);
+        }
+        if (st->revisited != NULL && !PyUnicode_CheckExact(op)) {
+            return revisit(st, op);
         }
         return 0;
     }
@@ -681,6 +720,17 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     walk_state st = {0};
     PyObject *stats = NULL;
     _PyImmortal_ResetMortalRule();
+    if (walked_before) {
+        _Py_hashtable_allocator_t alloc = {PyMem_RawMalloc, PyMem_RawFree};
+        st.revisited = _Py_hashtable_new_full(_Py_hashtable_hash_ptr,
+                                              _Py_hashtable_compare_direct,
+                                              NULL, NULL, &alloc);
+        if (st.revisited == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    walked_before = 1;
     if (_PyImmortal_BuildMortalSet(interp) < 0
         || walk_static_types(&st) < 0
         || walk_frames(interp, &st) < 0
@@ -699,6 +749,9 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     stats = make_stats(&st, collected, sealed, t0, t1, t2);
 
 done:
+    if (st.revisited != NULL) {
+        _Py_hashtable_destroy(st.revisited);
+    }
     _PyImmortal_FreeMortalSet();
     PyMem_RawFree(st.stack);
     return stats;

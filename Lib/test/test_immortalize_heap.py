@@ -314,6 +314,78 @@ class ShapesTest(unittest.TestCase):
         """)
         self.assertEqual(out, "immortalize_heap_stats True True True True")
 
+    def test_second_call_covers_untracked_immortal_dicts(self):
+        # A dict of atoms is not tracked by the collector: no list leads a
+        # second call to it. What it came to hold must be covered anyway.
+        out = run("""
+            d = {}
+            atoms = {"a": 1}
+            warm = [d, atoms]
+            sys.immortalize_heap()
+            for i in range(10000):
+                d["k%d" % i] = 10**20 + i
+                atoms["x%d" % i] = "v%d" % i
+            print(gc.is_tracked(d), gc.is_tracked(atoms))
+            sys.immortalize_heap()
+            print(sum(not sys._is_immortal(x)
+                      for m in (d, atoms) for kv in m.items() for x in kv))
+        """)
+        self.assertEqual(out, "False False\n0")
+
+    def test_failed_call_then_next_call_completes(self):
+        # An allocation failure at any step of the call leaves a heap that
+        # the next call finishes: every object immortal.
+        out = run("""
+            import _testcapi
+            def audit(root):
+                seen, todo, mortal = set(), [root], []
+                while todo:
+                    o = todo.pop()
+                    if id(o) in seen:
+                        continue
+                    seen.add(id(o))
+                    if not sys._is_immortal(o):
+                        mortal.append(o)
+                    # Stay in the test's heap: a type or a function leads
+                    # to every module (and stdout, which stays mortal).
+                    if isinstance(o, (type, type(audit))):
+                        continue
+                    if isinstance(o, dict):
+                        todo.extend(o)
+                    if isinstance(o, type(audit.__code__)):
+                        todo.extend(o.co_consts)
+                    todo.extend(gc.get_referents(o))
+                return mortal
+            def make_heap(k):
+                def f(x):
+                    return ("const-%d" % k, x, ("nested", "tuple"))
+                class C:
+                    def __init__(self):
+                        self.a = ["attr-%d" % k]
+                return {"atoms": {"i": 10**30 + k, "s": "str-%d" % k},
+                        "tuple": ("t-%d" % k, "u-%d" % k),
+                        "objs": [C() for _ in range(50)],
+                        "code": f.__code__, "func": f,
+                        "nested": [[{"deep-%d" % k: (k, k * 1.5)}]]}
+            failed = completed = 0
+            bad = []
+            for k in range(1, 400):
+                heap = make_heap(k)
+                _testcapi.set_nomemory(k, k + 1)
+                try:
+                    sys.immortalize_heap()
+                except MemoryError:
+                    failed += 1
+                finally:
+                    _testcapi.remove_mem_hooks()
+                sys.immortalize_heap()
+                mortal = audit(heap)
+                if mortal:
+                    bad.append((k, mortal[:3]))
+            print(failed > 10, bad)
+        """)
+        self.assertEqual(out, "True []")
+
     def test_idempotent(self):
         out = run("""
             sys.immortalize_heap()
