@@ -145,10 +145,22 @@ typedef struct {
     int error;
 } closure_state;
 
+/* Set op's entry (_Py_hashtable_set() adds a key, it never replaces). */
+static int
+set_entry(PyObject *op, uintptr_t value)
+{
+    _Py_hashtable_entry_t *entry = _Py_hashtable_get_entry(closure, op);
+    if (entry != NULL) {
+        entry->value = (void *)value;
+        return 0;
+    }
+    return _Py_hashtable_set(closure, op, (void *)value);
+}
+
 static int
 add_member(closure_state *cs, PyObject *op)
 {
-    if (_Py_hashtable_set(closure, op, (void *)MEMBER) < 0) {
+    if (set_entry(op, MEMBER) < 0) {
         cs->error = 1;
         return -1;
     }
@@ -183,7 +195,7 @@ count_reference(PyObject *op, void *arg)
     if ((Py_ssize_t)n >= Py_REFCNT(op)) {
         return add_member(cs, op);
     }
-    if (_Py_hashtable_set(closure, op, (void *)n) < 0) {
+    if (set_entry(op, n) < 0) {
         cs->error = 1;
         return -1;
     }
@@ -373,4 +385,22 @@ _PyImmortal_FinalizeHeld(PyThreadState *tstate)
         Py_DECREF(hs.queue[i]);
     }
     PyMem_RawFree(hs.queue);
+}
+
+
+/* --- For the auditor (Lib/immortal_audit.py) --- */
+
+const char _PyImmortal_sys_stays_mortal_doc[] =
+"_immortal_stays_mortal($module, op, /)\n"
+"--\n"
+"\n"
+"Return True if sys.immortalize_heap() leaves op mortal by its rule:\n"
+"a finalizer, an operating-system resource its deallocation releases,\n"
+"a capsule destructor, a running frame's frame object, a tuple under\n"
+"construction. (Objects only such objects hold also stay mortal.)";
+
+PyObject *
+_PyImmortal_sys_stays_mortal(PyObject *Py_UNUSED(module), PyObject *op)
+{
+    return PyBool_FromLong(_PyImmortal_StaysMortal(op));
 }

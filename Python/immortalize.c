@@ -635,15 +635,29 @@ static PyStructSequence_Desc stats_desc = {
     14
 };
 
+static int
+init_stats_type(void)
+{
+    if (_PyType_HasFeature(&StatsType, Py_TPFLAGS_READY)) {
+        return 0;
+    }
+    if (Py_REFCNT(&StatsType) != 0) {
+        /* PyType_Ready() failed half-way in an earlier call (it had made
+           the type immortal): the type cannot be initialized again. */
+        PyErr_SetString(PyExc_MemoryError,
+                        "sys.immortalize_heap(): memory ran out while its "
+                        "stats type was being created in an earlier call");
+        return -1;
+    }
+    /* Failing before PyType_Ready() (out of memory for the members), it
+       leaves nothing behind: the next call tries again. */
+    return PyStructSequence_InitType2(&StatsType, &stats_desc);
+}
+
 static PyObject *
 make_stats(walk_state *st, Py_ssize_t collected, size_t sealed,
            _PyTime_t t0, _PyTime_t t1, _PyTime_t t2)
 {
-    if (StatsType.tp_name == NULL
-        && PyStructSequence_InitType2(&StatsType, &stats_desc) < 0)
-    {
-        return NULL;
-    }
     PyObject *stats = PyStructSequence_New(&StatsType);
     if (stats == NULL) {
         return NULL;
@@ -705,6 +719,12 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
         return NULL;
     }
     if (PySys_Audit("sys.immortalize_heap", NULL) < 0) {
+        return NULL;
+    }
+
+    /* The stats type first, so that the walk covers it (and its entry in
+       object's subclasses) like everything else. */
+    if (init_stats_type() < 0) {
         return NULL;
     }
 

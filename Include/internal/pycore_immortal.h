@@ -124,11 +124,16 @@ extern const char _PyImmortal_sys_is_immortal_doc[];
 extern PyObject *_PyImmortal_sys_immortalize_heap(PyObject *module,
                                                   PyObject *unused);
 extern const char _PyImmortal_sys_immortalize_heap_doc[];
+/* Python/immortal_mortal.c */
+extern PyObject *_PyImmortal_sys_stays_mortal(PyObject *module, PyObject *op);
+extern const char _PyImmortal_sys_stays_mortal_doc[];
 #define _PYIMMORTAL_SYS_METHODS \
     {"_is_immortal", _PyImmortal_sys_is_immortal, METH_O, \
      _PyImmortal_sys_is_immortal_doc}, \
     {"immortalize_heap", _PyImmortal_sys_immortalize_heap, METH_NOARGS, \
-     _PyImmortal_sys_immortalize_heap_doc},
+     _PyImmortal_sys_immortalize_heap_doc}, \
+    {"_immortal_stays_mortal", _PyImmortal_sys_stays_mortal, METH_O, \
+     _PyImmortal_sys_stays_mortal_doc},
 
 #ifdef __cplusplus
 }
