@@ -81,6 +81,9 @@ class WheelCorpusTest(unittest.TestCase):
             with self.subTest(project=name):
                 self.assertTrue(self.results["fork"][name]["event"]
                                 .startswith("immortalize_heap: "))
+                # The auditor (Lib/immortal_audit.py), right after the
+                # call: no mortal object that an immortal one holds.
+                self.assertEqual(self.results["fork"][name]["audit"], [])
 
 
 CHECK = r"""

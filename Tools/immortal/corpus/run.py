@@ -186,10 +186,22 @@ def smoke(phase):
         where = "line %d: " % tb[-1].lineno if tb else ""
         results[phase] = "%s%s: %s" % (where, type(e).__name__, e)
 
+try:
+    import immortal_audit           # before the call, like the rest
+except ImportError:                 # the stock twin
+    immortal_audit = None
 smoke("before")
+def immortalize():
+    # The auditor's findings right after the call (Lib/immortal_audit.py),
+    # before this script stores anything new in the heap: in a function,
+    # whose locals the audit does not follow.
+    objects = sys.immortalize_heap().objects
+    return objects, [repr(f) for f in immortal_audit.audit(limit=5)]
+
 if hasattr(sys, "immortalize_heap"):
-    results["event"] = "immortalize_heap: %d objects" % (
-        sys.immortalize_heap().objects)
+    objects, audit = immortalize()
+    results["audit"] = audit
+    results["event"] = "immortalize_heap: %d objects" % objects
 else:
     gc.freeze()
     results["event"] = "gc.freeze"
