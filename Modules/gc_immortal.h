@@ -69,16 +69,43 @@ gc_immortal_referrers(GCState *gcstate, PyObject *objs, PyObject *result)
             && gc_referrers_for(objs, &gcstate->immortal_adopted, result));
 }
 
+/* The thread whose collection is running (gc_collect_with_callback()
+   sets it): a finalizer of that collection may release the GIL, and
+   another thread's call must then wait for the collection rather than
+   fail. NULL outside collections. */
+static PyThreadState *gc_immortal_collector = NULL;
+
+static inline PyThreadState *
+gc_immortal_collection_begins(PyThreadState *tstate)
+{
+    PyThreadState *previous = gc_immortal_collector;
+    gc_immortal_collector = tstate;
+    return previous;
+}
+
+static inline void
+gc_immortal_collection_ends(PyThreadState *previous)
+{
+    gc_immortal_collector = previous;
+}
+
 Py_ssize_t
 _PyGC_ImmortalizeCollect(PyThreadState *tstate)
 {
     GCState *gcstate = &tstate->interp->gc;
-    if (gcstate->collecting) {
-        _PyErr_SetString(tstate, PyExc_RuntimeError,
-                         "sys.immortalize_heap() cannot run during a "
-                         "garbage collection (from a finalizer or a "
-                         "gc callback)");
-        return -1;
+    while (gcstate->collecting) {
+        if (gc_immortal_collector == NULL || gc_immortal_collector == tstate) {
+            _PyErr_SetString(tstate, PyExc_RuntimeError,
+                             "sys.immortalize_heap() cannot run during a "
+                             "garbage collection (from a finalizer or a "
+                             "gc callback)");
+            return -1;
+        }
+        /* Another thread's collection: let it finish. */
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
     }
     gcstate->collecting = 1;
     Py_ssize_t n = gc_collect_with_callback(tstate, NUM_GENERATIONS - 1);

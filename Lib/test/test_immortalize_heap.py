@@ -739,6 +739,29 @@ class ErrorsTest(unittest.TestCase):
         """)
         self.assertEqual(out, "50 [49] False\n50 [9] [10]\nTrue")
 
+    def test_while_another_thread_collects(self):
+        # Another thread's collection runs a __del__ that releases the GIL:
+        # the call waits for that collection instead of failing.
+        out = run("""
+            import threading, time
+            started = threading.Event()
+            class Slow:
+                def __del__(self):
+                    started.set()
+                    time.sleep(0.3)          # releases the GIL
+            def collect():
+                a = Slow(); a.cycle = a
+                del a
+                gc.collect()
+            t = threading.Thread(target=collect)
+            t.start()
+            started.wait()
+            stats = sys.immortalize_heap()
+            t.join()
+            print(stats.objects > 0)
+        """)
+        self.assertEqual(out, "True")
+
     def test_takes_no_arguments(self):
         with self.assertRaises(TypeError):
             sys.immortalize_heap(1)
