@@ -651,7 +651,11 @@ init_stats_type(void)
     }
     /* Failing before PyType_Ready() (out of memory for the members), it
        leaves nothing behind: the next call tries again. */
-    return PyStructSequence_InitType2(&StatsType, &stats_desc);
+    if (PyStructSequence_InitType2(&StatsType, &stats_desc) < 0) {
+        return -1;
+    }
+    /* Where its name says it is, so that pickle finds it. */
+    return PySys_SetObject("immortalize_heap_stats", (PyObject *)&StatsType);
 }
 
 static PyObject *

@@ -386,6 +386,15 @@ class ShapesTest(unittest.TestCase):
         """)
         self.assertEqual(out, "True []")
 
+    def test_stats_pickle(self):
+        out = run("""
+            import pickle
+            stats = sys.immortalize_heap()
+            again = pickle.loads(pickle.dumps(stats))
+            print(again == stats, type(again) is sys.immortalize_heap_stats)
+        """)
+        self.assertEqual(out, "True True")
+
     def test_idempotent(self):
         out = run("""
             sys.immortalize_heap()
