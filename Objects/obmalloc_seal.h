@@ -1,14 +1,19 @@
 /* Sealed pymalloc arenas.
 
    Included by Objects/obmalloc.c (it needs pymalloc's arena and pool
-   tables); declared in Include/internal/pycore_immortal_heap.h.
+   tables: arenas, maxarenas, usedpools, usable_arenas, nfp2lasta, and the
+   pool header's arenaindex); declared in
+   Include/internal/pycore_immortal_heap.h.
 
-   sys.immortalize_heap() seals every arena in use once the heap is
-   immortal. A process forked afterwards shares those pages with its
-   parent only as long as it does not write to them, and pymalloc would
-   write to them twice over: by serving new objects from their free blocks
-   (and from the unused pools of a partly carved arena), and by threading
-   freed blocks onto pool free lists. So a sealed arena
+   A process forked after sys.immortalize_heap() seals every arena it
+   inherited, first thing in the child (PyOS_AfterFork_Child()). It shares
+   those pages with its parent only as long as it does not write to them,
+   and pymalloc would write to them twice over: by serving new objects
+   from their free blocks (and from the unused pools of a partly carved
+   arena), and by threading freed blocks onto pool free lists. The parent
+   itself does not seal: it goes on reusing its memory as stock does, so
+   that a master that calls again and again stays bounded, and whatever it
+   allocated since is sealed in the next child too. So a sealed arena
 
    - serves no allocation: its pools leave usedpools[] and the arena leaves
      usable_arenas, so new objects come from arenas allocated afterwards;
@@ -37,6 +42,19 @@ static inline int
 pool_is_sealed(poolp pool)
 {
     return UNLIKELY(n_sealed_slots != 0) && arena_is_sealed(pool->arenaindex);
+}
+
+size_t
+_PyObject_ArenaBytesInUse(void)
+{
+    size_t bytes = 0;
+    for (uint i = 0; i < maxarenas; i++) {
+        if (arenas[i].address != 0) {
+            bytes += (size_t)(arenas[i].ntotalpools - arenas[i].nfreepools)
+                     * POOL_SIZE;
+        }
+    }
+    return bytes;
 }
 
 size_t

@@ -23,9 +23,9 @@
       warming up and specializing (the eval loop's inline caches are part
       of the code object).
    4. The collector moves the tracked ones out of its generations
-      (Modules/gc_immortal.h) and pymalloc seals its arenas
-      (Objects/obmalloc_seal.h), so neither collections nor the
-      allocations and frees of a worker write to those pages.
+      (Modules/gc_immortal.h), and each process forked afterwards seals
+      pymalloc's arenas (Objects/obmalloc_seal.h), so neither collections
+      nor the allocations and frees of a worker write to those pages.
 
    Objects whose deallocation does more than free memory stay mortal:
    those with finalizers (files, sockets, generators, classes with
@@ -595,12 +595,17 @@ _PyImmortal_HeapIsImmortalized(void)
 void
 _PyImmortal_AfterForkChild(PyInterpreterState *interp)
 {
-    /* The parent may have put sealed blocks back on its free lists after
-       sys.immortalize_heap(), freeing mortal objects: the child starts
-       with empty ones. */
-    if (heap_immortalized) {
-        clear_free_lists(interp);
+    if (!heap_immortalized) {
+        return;
     }
+    /* Seal what the parent left, before anything is freed into it: the
+       child allocates elsewhere and forgets what it frees there. Without
+       memory for the table it runs unsealed: correct, only less shared. */
+    (void)_PyObject_SealArenas();
+    /* The free lists hand out memory behind pymalloc's back, blocks of
+       the sealed arenas: the child starts with empty ones (what they held
+       is forgotten, unwritten). */
+    clear_free_lists(interp);
 }
 
 
@@ -622,7 +627,8 @@ static PyStructSequence_Field stats_fields[] = {
                     "stays mortal (finalizers, OS resources, running "
                     "frames)"},
     {"collected", "unreachable objects found by the collection first"},
-    {"sealed_bytes", "bytes of pymalloc pools sealed by this call"},
+    {"sealed_bytes", "bytes of pymalloc pools in use, which each process "
+                     "forked afterwards seals"},
     {"collect_seconds", "seconds the collection took"},
     {"seconds", "seconds the whole call took, collection included"},
     {0}
@@ -762,12 +768,8 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     {
         goto done;
     }
-    clear_free_lists(interp);
-    size_t sealed = _PyObject_SealArenas();
-    if (sealed == (size_t)-1) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    /* Each child forked from now on seals pymalloc's arenas. */
+    size_t sealed = _PyObject_ArenaBytesInUse();
     heap_immortalized = 1;
     _PyTime_t t2 = _PyTime_GetPerfCounter();
     stats = make_stats(&st, collected, sealed, t0, t1, t2);

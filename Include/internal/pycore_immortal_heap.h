@@ -81,8 +81,12 @@ extern Py_ssize_t _PyGC_ImmortalizeTracked(
 /* Seal every pymalloc arena in use: no later allocation is served from
    it, and a block freed into it is not reused. Returns the bytes of the
    arenas sealed by this call, or (size_t)-1 if memory for the table of
-   sealed arenas ran out. */
+   sealed arenas ran out. A child forked after sys.immortalize_heap() does
+   it first thing (_PyImmortal_AfterForkChild()). */
 extern size_t _PyObject_SealArenas(void);
+
+/* The bytes of pymalloc's pools in use: what a child would seal. */
+extern size_t _PyObject_ArenaBytesInUse(void);
 
 #ifdef __cplusplus
 }
