@@ -195,6 +195,12 @@ precompute(PyObject *op, PyTypeObject *tp)
             PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
             if (keys != NULL) {
                 (void)_PyDictKeys_GetVersionForCurrentState(keys);
+                if (!_PyImmortal_DictKeysAreImmortal(keys->dk_refcnt)) {
+#ifdef Py_REF_DEBUG
+                    _Py_RefTotal -= keys->dk_refcnt;
+#endif
+                    keys->dk_refcnt = _Py_IMMORTAL_REFCNT;
+                }
             }
         }
     }

@@ -109,6 +109,18 @@ _PyImmortal_TupleInConstruction(PyObject *op)
 }
 extern int _PyImmortal_TupleResize(PyObject **pv, Py_ssize_t newsize);
 
+/* The keys a heap type shares with its instances' dicts
+   (ht_cached_keys), once sys.immortalize_heap() made them immortal:
+   materializing an instance's __dict__ and freeing it count no reference
+   to them, and making an instance no longer shrinks them (3.11's
+   init_inline_values() decrements dk_usable), so that a worker's
+   instances of warm classes write nothing to them. Patch 0016. */
+static inline int
+_PyImmortal_DictKeysAreImmortal(Py_ssize_t dk_refcnt)
+{
+    return dk_refcnt == _Py_IMMORTAL_REFCNT;
+}
+
 /* What sys.getrefcount() reports: the refcount of a mortal object, and
    _Py_IMMORTAL_REFCNT for every immortal one. */
 static inline Py_ssize_t

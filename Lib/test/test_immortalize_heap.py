@@ -598,6 +598,50 @@ class ForkTest(unittest.TestCase):
         self.assertEqual(out, "[[], true]")
 
 
+    @unittest.skipUnless(hasattr(os, "fork")
+                         and os.path.exists("/proc/self/smaps_rollup"),
+                         "needs os.fork() and Linux's smaps_rollup")
+    def test_worker_instantiates_warm_classes_without_copying(self):
+        # Classes made at run time (ORMs, serializers), instantiated in the
+        # worker: their shared keys used to be written by every instance
+        # (dk_usable, dk_refcnt): 34 MiB copied for these 20,000.
+        out = run("""
+            import os
+            def init(self):
+                self.a = 1; self.b = "x"; self.c = None; self.d = 2.5
+            classes = [type("C%d" % i, (), {"__init__": init})
+                       for i in range(20000)]
+            warm = [C() for C in classes]
+            def rollup():
+                d = {}
+                with open("/proc/self/smaps_rollup") as f:
+                    for line in f:
+                        p = line.split()
+                        if len(p) == 3:
+                            d[p[0].rstrip(":")] = int(p[1])
+                return d
+            sys.immortalize_heap()
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                before = rollup()
+                objs = [C() for C in classes]
+                dicts = [o.__dict__ for o in objs[:5000]]   # materialized
+                del dicts
+                after = rollup()
+                # Shared pages that went private: private growth less the
+                # worker's own new pages.
+                copied = (after["Private_Dirty"] - before["Private_Dirty"]
+                          - (after["Rss"] - before["Rss"]))
+                os.write(w, str(copied).encode())
+                os._exit(0)
+            os.close(w)
+            print(int(os.read(r, 100)) < 2048)
+            os.waitpid(pid, 0)
+        """)
+        self.assertEqual(out, "True")
+
+
 class ErrorsTest(unittest.TestCase):
 
     def test_subinterpreter(self):
