@@ -415,6 +415,25 @@ class ShapesTest(unittest.TestCase):
         """)
         self.assertEqual(out, "True []")
 
+    def test_marshal_after_the_call(self):
+        # marshal marks an object whose refcount is not 1 as possibly
+        # shared (FLAG_REF): after the call every warm object looks shared,
+        # so the bytes may differ from stock's, but they load to equal
+        # objects (harmless: .pyc files are written from fresh, mortal
+        # code objects).
+        out = run("""
+            import marshal
+            data = {"k%d" % i: ("v%d" % i, [i, float(i)]) for i in range(100)}
+            code = compile("x = [1, 2, 'three']", "<m>", "exec")
+            before = marshal.dumps((data, code))
+            sys.immortalize_heap()
+            after = marshal.dumps((data, code))
+            print(marshal.loads(after) == marshal.loads(before) == (data, code),
+                  marshal.dumps(compile("y = 1", "<n>", "exec"))
+                  == marshal.dumps(compile("y = 1", "<n>", "exec")))
+        """)
+        self.assertEqual(out, "True True")
+
     def test_stats_pickle(self):
         out = run("""
             import pickle
