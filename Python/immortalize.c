@@ -30,8 +30,9 @@
    Objects whose deallocation does more than free memory stay mortal:
    those with finalizers (files, sockets, generators, classes with
    __del__), those that release OS resources (mmap, sqlite3, memoryview,
-   ...) and the frame objects of running frames; the rule is
-   Python/immortal_mortal.c. Their referents are made immortal. */
+   ...) and the frame objects of running frames, and so does what only
+   they hold; the rule is Python/immortal_mortal.c. The walk does not
+   follow them: what they reference from elsewhere too is reached there. */
 
 #include "Python.h"
 #include "pycore_code.h"          // _PyCode_CODE(), _PyOpcode_Adaptive
