@@ -150,15 +150,22 @@ gc_immortal_walk_list(GCState *gcstate, PyGC_Head *list, int move,
     return moved;
 }
 
+/* The lists of mortal tracked objects: i < NUM_GENERATIONS is a
+   generation, i == NUM_GENERATIONS the permanent generation. */
+static inline PyGC_Head *
+gc_immortal_mortal_list(GCState *gcstate, int i)
+{
+    return (i < NUM_GENERATIONS ? GEN_HEAD(gcstate, i)
+            : &gcstate->permanent_generation.head);
+}
+
 int
 _PyGC_ForEachMortalTracked(PyInterpreterState *interp,
                            int (*fn)(PyObject *, void *), void *arg)
 {
     GCState *gcstate = &interp->gc;
     for (int i = 0; i <= NUM_GENERATIONS; i++) {
-        PyGC_Head *list = (i < NUM_GENERATIONS
-                           ? GEN_HEAD(gcstate, i)
-                           : &gcstate->permanent_generation.head);
+        PyGC_Head *list = gc_immortal_mortal_list(gcstate, i);
         if (gc_immortal_walk_list(gcstate, list, 0, fn, arg) < 0) {
             return -1;
         }
@@ -198,9 +205,7 @@ _PyGC_ImmortalizeTracked(PyInterpreterState *interp,
     }
     moved += n;
     for (int i = 0; i <= NUM_GENERATIONS; i++) {
-        PyGC_Head *list = (i < NUM_GENERATIONS
-                           ? GEN_HEAD(gcstate, i)
-                           : &gcstate->permanent_generation.head);
+        PyGC_Head *list = gc_immortal_mortal_list(gcstate, i);
         n = gc_immortal_walk_list(gcstate, list, 1, fn, arg);
         if (n < 0) {
             goto error;

@@ -44,14 +44,20 @@ pool_is_sealed(poolp pool)
     return UNLIKELY(n_sealed_slots != 0) && arena_is_sealed(pool->arenaindex);
 }
 
+/* The bytes of the pools of arenas[i] that are in use. */
+static inline size_t
+arena_bytes_in_use(uint i)
+{
+    return (size_t)(arenas[i].ntotalpools - arenas[i].nfreepools) * POOL_SIZE;
+}
+
 size_t
 _PyObject_ArenaBytesInUse(void)
 {
     size_t bytes = 0;
     for (uint i = 0; i < maxarenas; i++) {
         if (arenas[i].address != 0) {
-            bytes += (size_t)(arenas[i].ntotalpools - arenas[i].nfreepools)
-                     * POOL_SIZE;
+            bytes += arena_bytes_in_use(i);
         }
     }
     return bytes;
@@ -76,8 +82,7 @@ _PyObject_SealArenas(void)
     for (uint i = 0; i < maxarenas; i++) {
         if (arenas[i].address != 0 && !sealed_arenas[i]) {
             sealed_arenas[i] = 1;
-            sealed += (size_t)(arenas[i].ntotalpools - arenas[i].nfreepools)
-                      * POOL_SIZE;
+            sealed += arena_bytes_in_use(i);
         }
     }
 

@@ -140,8 +140,7 @@ static _Py_hashtable_t *closure = NULL;
 int _PyImmortal_StaysMortal(PyObject *op);
 
 typedef struct {
-    PyObject **stack;
-    Py_ssize_t depth, capacity;
+    _PyImmortal_ObjectArray stack;
     int error;
 } closure_state;
 
@@ -164,18 +163,10 @@ add_member(closure_state *cs, PyObject *op)
         cs->error = 1;
         return -1;
     }
-    if (cs->depth == cs->capacity) {
-        Py_ssize_t capacity = cs->capacity ? 2 * cs->capacity : 256;
-        PyObject **stack = PyMem_RawRealloc(cs->stack,
-                                            capacity * sizeof(PyObject *));
-        if (stack == NULL) {
-            cs->error = 1;
-            return -1;
-        }
-        cs->stack = stack;
-        cs->capacity = capacity;
+    if (_PyImmortal_ObjectArray_Append(&cs->stack, op, 256) < 0) {
+        cs->error = 1;
+        return -1;
     }
-    cs->stack[cs->depth++] = op;
     return 0;
 }
 
@@ -228,19 +219,19 @@ _PyImmortal_BuildMortalSet(PyInterpreterState *interp)
     if (_PyGC_ForEachMortalTracked(interp, seed_member, &cs) < 0) {
         goto error;
     }
-    while (cs.depth > 0) {
-        PyObject *op = cs.stack[--cs.depth];
+    while (cs.stack.length > 0) {
+        PyObject *op = cs.stack.items[--cs.stack.length];
         if (PyObject_IS_GC(op)
             && Py_TYPE(op)->tp_traverse(op, count_reference, &cs) < 0)
         {
             goto error;
         }
     }
-    PyMem_RawFree(cs.stack);
+    PyMem_RawFree(cs.stack.items);
     return 0;
 
 error:
-    PyMem_RawFree(cs.stack);
+    PyMem_RawFree(cs.stack.items);
     _PyImmortal_FreeMortalSet();
     PyErr_NoMemory();
     return -1;
@@ -303,8 +294,7 @@ _PyImmortal_StaysMortal(PyObject *op)
 
 typedef struct {
     _Py_hashtable_t *seen;
-    PyObject **queue;
-    Py_ssize_t length, capacity;
+    _PyImmortal_ObjectArray queue;
     int error;
 } held_state;
 
@@ -323,18 +313,9 @@ reach_held(PyObject *op, void *arg)
         hs->error = 1;
         return 0;
     }
-    if (hs->length == hs->capacity) {
-        Py_ssize_t capacity = hs->capacity ? 2 * hs->capacity : 256;
-        PyObject **queue = PyMem_RawRealloc(hs->queue,
-                                            capacity * sizeof(PyObject *));
-        if (queue == NULL) {
-            hs->error = 1;
-            return 0;
-        }
-        hs->queue = queue;
-        hs->capacity = capacity;
+    if (_PyImmortal_ObjectArray_Append(&hs->queue, op, 256) < 0) {
+        hs->error = 1;
     }
-    hs->queue[hs->length++] = op;
     return 0;
 }
 
@@ -361,30 +342,31 @@ _PyImmortal_FinalizeHeld(PyThreadState *tstate)
     /* No Python code runs and no object is allocated while the lists are
        read. */
     _PyGC_ForEachImmortalTracked(tstate->interp, reach_from_immortal, &hs);
-    for (Py_ssize_t i = 0; i < hs.length && !hs.error; i++) {
-        PyObject *op = hs.queue[i];
+    for (Py_ssize_t i = 0; i < hs.queue.length && !hs.error; i++) {
+        PyObject *op = hs.queue.items[i];
         Py_TYPE(op)->tp_traverse(op, reach_held, &hs);
     }
     _Py_hashtable_destroy(hs.seen);
 
     /* Keep the ones to finalize alive while the others are finalized. */
+    PyObject **queue = hs.queue.items;
     Py_ssize_t n = 0;
-    for (Py_ssize_t i = 0; i < hs.length; i++) {
-        PyObject *op = hs.queue[i];
+    for (Py_ssize_t i = 0; i < hs.queue.length; i++) {
+        PyObject *op = queue[i];
         if (Py_TYPE(op)->tp_finalize != NULL && !_PyGC_FINALIZED(op)) {
-            hs.queue[n++] = Py_NewRef(op);
+            queue[n++] = Py_NewRef(op);
         }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject_CallFinalizer(hs.queue[i]);
+        PyObject_CallFinalizer(queue[i]);
         if (_PyErr_Occurred(tstate)) {
-            PyErr_WriteUnraisable(hs.queue[i]);
+            PyErr_WriteUnraisable(queue[i]);
         }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_DECREF(hs.queue[i]);
+        Py_DECREF(queue[i]);
     }
-    PyMem_RawFree(hs.queue);
+    PyMem_RawFree(queue);
 }
 
 

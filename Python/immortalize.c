@@ -67,9 +67,7 @@ enum immortal_kind {
 
 typedef struct {
     /* Objects made immortal whose referents are still to be visited. */
-    PyObject **stack;
-    Py_ssize_t depth;
-    Py_ssize_t capacity;
+    _PyImmortal_ObjectArray stack;
     Py_ssize_t kinds[NUM_KINDS];
     Py_ssize_t kept_mortal;
     /* On a call after an earlier one: the immortal containers the
@@ -232,20 +230,10 @@ make_immortal(walk_state *st, PyObject *op, enum immortal_kind kind)
 static int
 push(walk_state *st, PyObject *op)
 {
-    if (st->depth == st->capacity) {
-        Py_ssize_t capacity = st->capacity ? 2 * st->capacity : 4096;
-        /* Raw memory: the walk allocates no object, and its stack must not
-           land in the arenas about to be sealed. */
-        PyObject **stack = PyMem_RawRealloc(st->stack,
-                                            capacity * sizeof(PyObject *));
-        if (stack == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        st->stack = stack;
-        st->capacity = capacity;
+    if (_PyImmortal_ObjectArray_Append(&st->stack, op, 4096) < 0) {
+        PyErr_NoMemory();
+        return -1;
     }
-    st->stack[st->depth++] = op;
     return 0;
 }
 
@@ -411,8 +399,8 @@ traverse(PyObject *op, walk_state *st)
 static int
 drain(walk_state *st)
 {
-    while (st->depth > 0) {
-        PyObject *op = st->stack[--st->depth];
+    while (st->stack.length > 0) {
+        PyObject *op = st->stack.items[--st->stack.length];
         int err;
         if (Py_IS_TYPE(op, &PyCode_Type)) {
             err = visit_code((PyCodeObject *)op, st);
@@ -464,28 +452,17 @@ walk_tracked(PyObject *op, void *arg)
 static int
 walk_static_types(walk_state *st)
 {
-    PyTypeObject **types = NULL;
-    Py_ssize_t n = 0, capacity = 0;
+    _PyImmortal_ObjectArray types = {0};
     int err = -1;
 
-#define ADD_TYPE(tp) \
-    do { \
-        if (n == capacity) { \
-            capacity = capacity ? 2 * capacity : 1024; \
-            PyTypeObject **t = PyMem_RawRealloc( \
-                types, capacity * sizeof(PyTypeObject *)); \
-            if (t == NULL) { \
-                PyErr_NoMemory(); \
-                goto done; \
-            } \
-            types = t; \
-        } \
-        types[n++] = (tp); \
-    } while (0)
-
-    ADD_TYPE(&PyBaseObject_Type);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyTypeObject *type = types[i];
+    if (_PyImmortal_ObjectArray_Append(&types, (PyObject *)&PyBaseObject_Type,
+                                       1024) < 0)
+    {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < types.length; i++) {
+        PyTypeObject *type = (PyTypeObject *)types.items[i];
         PyObject *subclasses = type->tp_subclasses;
         if (subclasses != NULL && PyDict_CheckExact(subclasses)) {
             Py_ssize_t pos = 0;
@@ -493,9 +470,11 @@ walk_static_types(walk_state *st)
             while (PyDict_Next(subclasses, &pos, &key, &ref)) {
                 PyObject *sub = PyWeakref_GET_OBJECT(ref);
                 if (PyType_Check(sub)
-                    && ((PyTypeObject *)sub)->tp_base == type)
+                    && ((PyTypeObject *)sub)->tp_base == type
+                    && _PyImmortal_ObjectArray_Append(&types, sub, 1024) < 0)
                 {
-                    ADD_TYPE((PyTypeObject *)sub);
+                    PyErr_NoMemory();
+                    goto done;
                 }
             }
         }
@@ -513,9 +492,8 @@ walk_static_types(walk_state *st)
         }
     }
     err = 0;
-#undef ADD_TYPE
 done:
-    PyMem_RawFree(types);
+    PyMem_RawFree(types.items);
     return err;
 }
 
@@ -786,7 +764,7 @@ done:
         _Py_hashtable_destroy(st.revisited);
     }
     _PyImmortal_FreeMortalSet();
-    PyMem_RawFree(st.stack);
+    PyMem_RawFree(st.stack.items);
     return stats;
 }
 

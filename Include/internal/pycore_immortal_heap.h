@@ -14,6 +14,37 @@ extern "C" {
    pymalloc (Objects/obmalloc_seal.h, part of obmalloc.c) give it what only
    they can reach. Doc/immortal/immortalize-heap.md has the design. */
 
+/* A growable array of object pointers, in raw memory: what works on the
+   heap while it is walked allocates no object (an allocation could start a
+   collection), and none of it may land among the objects it walks. The
+   walk's stack, the mortal rule's, the list of static types, the objects
+   finalized at exit. Free items with PyMem_RawFree(). */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t length;
+    Py_ssize_t capacity;
+} _PyImmortal_ObjectArray;
+
+/* Append op, first making room for `first` items, then doubling. Returns
+   -1, with no exception set, when memory runs out. */
+static inline int
+_PyImmortal_ObjectArray_Append(_PyImmortal_ObjectArray *a, PyObject *op,
+                               Py_ssize_t first)
+{
+    if (a->length == a->capacity) {
+        Py_ssize_t capacity = a->capacity ? 2 * a->capacity : first;
+        PyObject **items = (PyObject **)PyMem_RawRealloc(
+            a->items, capacity * sizeof(PyObject *));
+        if (items == NULL) {
+            return -1;
+        }
+        a->items = items;
+        a->capacity = capacity;
+    }
+    a->items[a->length++] = op;
+    return 0;
+}
+
 /* In a child process after fork (PyOS_AfterFork_Child()): what the heap
    immortalized by a parent needs (Python/immortalize.c). */
 extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
