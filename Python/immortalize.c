@@ -117,17 +117,13 @@ freeze_code(PyCodeObject *co)
 }
 
 /* str and bytes cache their hash in the object the first time they are
-   hashed (used as a dict key, put in a set). Hashing costs time in
-   proportion to length, and long strings are text rather than keys: those
-   are left to be hashed, and written, if a worker ever does. */
-#define HASH_MAX_LENGTH 64
-
+   hashed (used as a dict key, put in a set, compared by a hash-based
+   lookup). Any length: a worker that hashes a long text once writes its
+   page. The cost is one read of the bytes (SipHash-1-3, about 1 GB/s). */
 static inline void
 hash_str(PyObject *op)
 {
-    if (_PyASCIIObject_CAST(op)->hash == -1 && PyUnicode_IS_READY(op)
-        && PyUnicode_GET_LENGTH(op) <= HASH_MAX_LENGTH)
-    {
+    if (_PyASCIIObject_CAST(op)->hash == -1 && PyUnicode_IS_READY(op)) {
         (void)PyObject_Hash(op);
     }
 }
@@ -165,9 +161,7 @@ precompute(PyObject *op, PyTypeObject *tp)
 {
     /* Exact str never gets here: visit() hashes it on its fast path. */
     if (tp == &PyBytes_Type) {
-        if (Py_SIZE(op) <= HASH_MAX_LENGTH) {
-            (void)PyObject_Hash(op);
-        }
+        (void)PyObject_Hash(op);
     }
     else if (tp == &PyCode_Type) {
         freeze_code((PyCodeObject *)op);

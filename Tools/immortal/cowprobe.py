@@ -251,6 +251,125 @@ def master(args):
     print(json.dumps(result))
 
 
+# --- The shape table: one master per shape (run under the interpreter) ----
+
+def shape_master(args):
+    """Build one shape to args.shape_mb of Rss, apply the mode, fork one
+    worker that reads it twice and collects; print the figures."""
+    import cowshapes
+    sh = cowshapes.SHAPES[args.shape_master]
+    gc.collect()
+    start = smaps_rollup()["Rss"]
+    c = sh.new()
+    i = 0
+    while smaps_rollup()["Rss"] - start < args.shape_mb * 1024:
+        for _ in range(500):
+            sh.add(c, i)
+            i += 1
+    sh.warm(c)
+    gc.collect()
+    shape_kb = smaps_rollup()["Rss"] - start
+    result = {"shape": sh.name, "doc": sh.doc, "mode": args.mode,
+              "items": i, "shape_kb": shape_kb}
+    if args.mode == "freeze":
+        gc.freeze()
+    elif args.mode == "immortalize":
+        t = time.perf_counter()
+        sys.immortalize_heap()
+        result["immortalize_seconds"] = time.perf_counter() - t
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            # Warm the reading code up on a small container of the worker's
+            # own, so that the baseline holds the worker's stack and
+            # allocator state, not the shape.
+            own = sh.new()
+            for j in range(200):
+                sh.add(own, 10 ** 9 + j)
+            sh.read(own)
+            sh.read(own)
+            base = smaps_rollup()
+            sh.read(c)
+            sh.read(c)
+            gc.collect()
+            after = smaps_rollup()
+            os.write(w, json.dumps({"base": base, "after": after}).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        report = json.loads(f.read())
+    os.waitpid(pid, 0)
+    result["private_kb"] = (report["after"]["Private_Dirty"]
+                            - report["base"]["Private_Dirty"])
+    print(json.dumps(result))
+
+
+def shape_table(args, pythons):
+    """Every shape in every interpreter and mode; one row per shape."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cowshapes
+    names = args.shape_names or list(cowshapes.SHAPES)
+    columns = []
+    for label, exe, has_immortal in pythons:
+        modes = ("immortalize",) if has_immortal else ("stock", "freeze")
+        if args.all_modes and has_immortal:
+            modes = MODES
+        columns += [(label, exe, mode) for mode in modes]
+    rows = {name: {} for name in names}
+    for name in names:
+        # Interleaved: one shape under every column before the next shape.
+        for label, exe, mode in columns:
+            proc = subprocess.run(
+                [exe, os.path.abspath(__file__), "--shape-master", name,
+                 "--mode", mode, "--shape-mb", str(args.shape_mb)],
+                stdout=subprocess.PIPE, text=True, env=clean_env())
+            if proc.returncode:
+                sys.exit(f"cowprobe: shape {name}, {label} {mode} failed "
+                         f"(exit {proc.returncode})")
+            rows[name][(label, mode)] = json.loads(
+                proc.stdout.strip().splitlines()[-1])
+        print(f"cowprobe: shape {name} done", file=sys.stderr, flush=True)
+    print_shape_table(rows, columns)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([dict(r, label=k[0]) for row in rows.values()
+                       for k, r in row.items()], f, indent=1)
+    return rows, columns
+
+
+def print_shape_table(rows, columns, out=sys.stdout):
+    w = out.write
+    w("\nshapes: each built to its size in a master of its own; one worker "
+      "reads it twice and collects; private: the worker's Private_Dirty "
+      "growth as a share of the shape's memory\n")
+    heads = ["%s %s" % (label, mode) for label, _, mode in columns]
+    w("%-20s %8s | %s | %s\n" % ("shape", "MiB", " | ".join(
+        "%-14s" % h for h in heads), "target <= 1%"))
+    missed = []
+    for name, row in rows.items():
+        cells, fork_share = [], None
+        size = None
+        for label, _, mode in columns:
+            r = row[(label, mode)]
+            size = size or r["shape_kb"]
+            share = r["private_kb"] / r["shape_kb"]
+            cells.append("%5.1f%% %6.2fM" % (100 * share, mib(r["private_kb"])))
+            if mode == "immortalize":
+                fork_share = share
+        ok = fork_share is None or fork_share <= 0.01
+        if not ok:
+            missed.append(name)
+        w("%-20s %8.1f | %s | %s\n" % (name, mib(size), " | ".join(
+            "%-14s" % c for c in cells),
+            "-" if fork_share is None else verdict(ok)))
+    w("shapes within target: %d of %d%s\n" % (
+        len(rows) - len(missed), len(rows),
+        (" (not: %s)" % ", ".join(missed)) if missed else ""))
+
+
 # --- The driver --------------------------------------------------------------
 
 def mib(kb):
@@ -403,17 +522,12 @@ def nice_step(peak):
 
 
 def driver(args):
-    pythons = []
-    for spec in args.python or [f"this={sys.executable}"]:
-        label, _, exe = spec.partition("=")
-        if not exe:
-            label, exe = os.path.basename(spec), spec
-        pythons.append((label, exe))
+    if args.shape_table:
+        return shape_table(args, interpreters(args))
+    pythons = [(label, exe) for label, exe, _ in interpreters(args)]
     runs = []
     for label, exe in pythons:
-        has_immortal = subprocess.run(
-            [exe, "-c", "import sys; sys.exit(not hasattr(sys, 'immortalize_heap'))"],
-            env=clean_env()).returncode == 0
+        has_immortal = has_immortalize(exe)
         for mode in args.modes:
             if mode == "immortalize" and not has_immortal:
                 continue
@@ -450,6 +564,22 @@ def driver(args):
     return runs
 
 
+def has_immortalize(exe):
+    return subprocess.run(
+        [exe, "-c", "import sys; sys.exit(not hasattr(sys, 'immortalize_heap'))"],
+        env=clean_env()).returncode == 0
+
+
+def interpreters(args):
+    pythons = []
+    for spec in args.python or [f"this={sys.executable}"]:
+        label, _, exe = spec.partition("=")
+        if not exe:
+            label, exe = os.path.basename(spec), spec
+        pythons.append((label, exe, has_immortalize(exe)))
+    return pythons
+
+
 def clean_env():
     # The interpreters measured must not pick up this process's settings.
     return {k: v for k, v in os.environ.items()
@@ -481,6 +611,15 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--requests", type=int, default=2000,
                    help="requests each worker serves (default 2000)")
+    p.add_argument("--shape-table", action="store_true",
+                   help="measure each shape of Tools/immortal/cowshapes.py "
+                        "in a master of its own and print one row per shape")
+    p.add_argument("--shape-names", type=lambda s: s.split(","),
+                   help="with --shape-table: only these (comma-separated)")
+    p.add_argument("--shape-mb", type=int, default=16,
+                   help="with --shape-table: each shape's size in MiB of "
+                        "Rss (default 16)")
+    p.add_argument("--shape-master", help=argparse.SUPPRESS)
     p.add_argument("--svg", help="write the chart there")
     p.add_argument("--json", help="write the raw figures there")
     p.add_argument("--master", action="store_true", help=argparse.SUPPRESS)
@@ -499,7 +638,9 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.exists("/proc/self/smaps_rollup"):
         sys.exit("cowprobe: needs Linux's /proc/PID/smaps_rollup")
-    if args.master:
+    if args.shape_master:
+        shape_master(args)
+    elif args.master:
         master(args)
     else:
         driver(args)

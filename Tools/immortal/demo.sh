@@ -3,7 +3,8 @@
 # fork and by its stock twin (same upstream source, same flags); each master
 # forks workers that read the heap, collect, and serve request-shaped
 # garbage; the table shows what each worker cost in private memory, and
-# build/cowprobe.svg charts it. Tools/immortal/cowprobe.py says more.
+# build/cowprobe.svg charts it. Then the same per shape of warm data (40
+# shapes, one row each). Tools/immortal/cowprobe.py says more.
 #
 # Extra probe options: Tools/immortal/demo.sh --heap-mb 300 --workers 8 ...
 set -euo pipefail
@@ -21,6 +22,12 @@ if [ "$a" != "$b" ]; then
 fi
 echo "same upstream source, same configure flags: the fork differs only by patches/ and its own files"
 
-exec build/stock/python Tools/immortal/cowprobe.py \
+build/stock/python Tools/immortal/cowprobe.py \
     --python stock=build/stock/python --python fork=build/immortal/python \
     --svg build/cowprobe.svg --json build/cowprobe.json "$@"
+
+# The shape table: each shape of warm data (Tools/immortal/cowshapes.py) in
+# a master of its own, one row per shape (stock, stock + gc.freeze(), fork).
+exec build/stock/python Tools/immortal/cowprobe.py --shape-table \
+    --python stock=build/stock/python --python fork=build/immortal/python \
+    --json build/cowshapes.json
