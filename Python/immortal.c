@@ -7,6 +7,7 @@
    the sys and C API entry points. */
 
 #include "Python.h"
+#include "pycore_hashtable.h"     // _Py_hashtable_t
 #include "pycore_immortal.h"
 
 #include <stddef.h>               // offsetof()
@@ -100,4 +101,61 @@ PyObject *
 _PyImmortal_sys_is_immortal(PyObject *Py_UNUSED(module), PyObject *op)
 {
     return PyBool_FromLong(_Py_IsImmortal(op));
+}
+
+
+/* PyUnicode_AsUTF8AndSize() caches a non-ASCII string's UTF-8 form in the
+   string the first time C code asks for it (sqlite3 parameters, "s"
+   arguments): a write to shared memory when the string is the master's.
+   For an immortal string the form lives in this table instead, keyed by
+   the string. An immortal string is never freed, so an entry never goes
+   stale, and the pointer returned lives as long as the string, as the API
+   promises. The table and the forms are the process's own memory (a
+   worker's, if it asked): what the cached form would have cost. They are
+   not freed at exit, like the immortal strings they belong to. The GIL
+   guards the table. */
+static _Py_hashtable_t *utf8_of_immortal = NULL;
+
+typedef struct {
+    Py_ssize_t size;
+    char data[1];
+} utf8_form;
+
+const char *
+_PyImmortal_AsUTF8AndSize(PyObject *unicode, Py_ssize_t *psize)
+{
+    if (utf8_of_immortal == NULL) {
+        utf8_of_immortal = _Py_hashtable_new(_Py_hashtable_hash_ptr,
+                                             _Py_hashtable_compare_direct);
+        if (utf8_of_immortal == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    utf8_form *form = _Py_hashtable_get(utf8_of_immortal, unicode);
+    if (form == NULL) {
+        PyObject *bytes = PyUnicode_AsUTF8String(unicode);
+        if (bytes == NULL) {
+            return NULL;
+        }
+        Py_ssize_t size = PyBytes_GET_SIZE(bytes);
+        form = PyMem_RawMalloc(offsetof(utf8_form, data) + size + 1);
+        if (form == NULL) {
+            Py_DECREF(bytes);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        form->size = size;
+        memcpy(form->data, PyBytes_AS_STRING(bytes), size + 1);
+        Py_DECREF(bytes);
+        if (_Py_hashtable_set(utf8_of_immortal, unicode, form) < 0) {
+            PyMem_RawFree(form);
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    if (psize != NULL) {
+        *psize = form->size;
+    }
+    return form->data;
 }

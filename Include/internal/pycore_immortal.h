@@ -121,6 +121,13 @@ _PyImmortal_DictKeysAreImmortal(Py_ssize_t dk_refcnt)
     return dk_refcnt == _Py_IMMORTAL_REFCNT;
 }
 
+/* The UTF-8 form of an immortal non-ASCII str, for
+   PyUnicode_AsUTF8AndSize(): kept in a table of the process's own, not
+   cached in the string (a write to memory a forked worker shares).
+   Python/immortal.c; patch 0016. */
+extern const char *_PyImmortal_AsUTF8AndSize(PyObject *unicode,
+                                             Py_ssize_t *psize);
+
 /* What sys.getrefcount() reports: the refcount of a mortal object, and
    _Py_IMMORTAL_REFCNT for every immortal one. */
 static inline Py_ssize_t

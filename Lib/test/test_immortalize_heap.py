@@ -661,6 +661,62 @@ class ForkTest(unittest.TestCase):
         self.assertEqual(out, "True")
 
 
+class UseWritesNothingTest(unittest.TestCase):
+    """Reads that stock CPython turns into writes to the object read leave
+    immortal objects' bytes as they are."""
+
+    def test_hash_utf8_and_lru_cache_hits_write_nothing(self):
+        out = run("""
+            import functools, _testcapi
+            text = "".join(["lorem ipsum dolor "] * 60)      # never hashed
+            data = b"".join([b"payload "] * 60)
+            accented = "".join(["Crème brûlée n°", str(42)])  # no UTF-8 yet
+            @functools.lru_cache(maxsize=1000)
+            def f(i):
+                return [i]
+            for i in range(100):
+                f(i)
+            cache, = [o for o in gc.get_referents(f) if type(o) is dict
+                      and len(o) == 100]
+            links = list(cache.values())
+            sys.immortalize_heap()
+            objs = [text, data, accented] + links
+            before = [raw(o) for o in objs]
+            hash(text), hash(data)
+            print(_testcapi.unicode_asutf8andsize(accented)
+                  == (accented.encode(), len(accented.encode())))
+            print(_testcapi.unicode_asutf8andsize(accented)
+                  == (accented.encode(), len(accented.encode())))
+            print(all(f(i) == [i] for i in range(100)),
+                  f.cache_info().hits)
+            after = [raw(o) for o in objs]
+            print([i for i, (a, b) in enumerate(zip(before, after)) if a != b])
+        """)
+        self.assertEqual(out.split("\n"), ["True", "True", "True 100", "[]"])
+
+    def test_lru_cache_evicts_and_hits_after_the_call(self):
+        # Immortal links are not promoted; the cache still hits, misses,
+        # evicts and stays within maxsize.
+        out = run("""
+            import functools
+            calls = []
+            @functools.lru_cache(maxsize=4)
+            def f(i):
+                calls.append(i)
+                return i * 2
+            for i in range(4):
+                f(i)
+            sys.immortalize_heap()
+            print([f(i) for i in (0, 1, 2, 3)], len(calls))
+            print([f(i) for i in range(4, 12)], len(calls))
+            print(f.cache_info().currsize, [f(i) for i in (10, 11)], len(calls))
+        """)
+        self.assertEqual(out.split("\n"), [
+            "[0, 2, 4, 6] 4",
+            "[8, 10, 12, 14, 16, 18, 20, 22] 12",
+            "4 [20, 22] 12"])
+
+
 class ErrorsTest(unittest.TestCase):
 
     def test_subinterpreter(self):

@@ -304,6 +304,11 @@ def shape_master(args):
     os.waitpid(pid, 0)
     result["private_kb"] = (report["after"]["Private_Dirty"]
                             - report["base"]["Private_Dirty"])
+    # Pages copied from the master, as opposed to the worker's own new
+    # pages: a copy-on-write fault turns a mapped page private without
+    # growing Rss.
+    result["copied_kb"] = result["private_kb"] - (
+        report["after"]["Rss"] - report["base"]["Rss"])
     print(json.dumps(result))
 
 
@@ -344,13 +349,15 @@ def print_shape_table(rows, columns, out=sys.stdout):
     w = out.write
     w("\nshapes: each built to its size in a master of its own; one worker "
       "reads it twice and collects; private: the worker's Private_Dirty "
-      "growth as a share of the shape's memory\n")
+      "growth as a share of the shape's memory; copied: the part of it "
+      "that was the master's pages (the rest is the worker's own new "
+      "memory)\n")
     heads = ["%s %s" % (label, mode) for label, _, mode in columns]
-    w("%-20s %8s | %s | %s\n" % ("shape", "MiB", " | ".join(
-        "%-14s" % h for h in heads), "target <= 1%"))
+    w("%-20s %8s | %s | %-7s | %s\n" % ("shape", "MiB", " | ".join(
+        "%-14s" % h for h in heads), "copied", "target <= 1%"))
     missed = []
     for name, row in rows.items():
-        cells, fork_share = [], None
+        cells, fork_share, copied = [], None, ""
         size = None
         for label, _, mode in columns:
             r = row[(label, mode)]
@@ -359,11 +366,12 @@ def print_shape_table(rows, columns, out=sys.stdout):
             cells.append("%5.1f%% %6.2fM" % (100 * share, mib(r["private_kb"])))
             if mode == "immortalize":
                 fork_share = share
+                copied = "%5.1f%%" % (100 * r["copied_kb"] / r["shape_kb"])
         ok = fork_share is None or fork_share <= 0.01
         if not ok:
             missed.append(name)
-        w("%-20s %8.1f | %s | %s\n" % (name, mib(size), " | ".join(
-            "%-14s" % c for c in cells),
+        w("%-20s %8.1f | %s | %-7s | %s\n" % (name, mib(size), " | ".join(
+            "%-14s" % c for c in cells), copied,
             "-" if fork_share is None else verdict(ok)))
     w("shapes within target: %d of %d%s\n" % (
         len(rows) - len(missed), len(rows),
