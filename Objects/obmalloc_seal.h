@@ -97,3 +97,60 @@ _PyObject_SealArenas(void)
     }
     return sealed;
 }
+
+/* Has this process sealed arenas (a child forked after the call)? */
+int
+_PyObject_ArenasSealed(void)
+{
+    return n_sealed_slots != 0;
+}
+
+/* For the write detector (Python/immortal_detect.c), which runs these in
+   a SIGSEGV handler: they read pymalloc's tables and pool headers, never
+   write, lock or allocate. */
+
+/* Call fn for each sealed arena's memory: [address, address + ARENA_SIZE). */
+void
+_PyObject_ForEachSealedArena(void (*fn)(void *start, size_t size, void *arg),
+                             void *arg)
+{
+    for (uint i = 0; i < n_sealed_slots; i++) {
+        if (sealed_arenas[i] && arenas[i].address != 0) {
+            fn((void *)arenas[i].address, ARENA_SIZE, arg);
+        }
+    }
+}
+
+/* Where does addr lie? 0: in no sealed arena; 1: in the block *block of
+   *size bytes of a pool of a sealed arena (a pool whose size class is
+   known); 2: in a sealed arena, outside any block (a pool header, a pool
+   never carved). */
+int
+_PyObject_SealedBlock(const void *addr, char **block, size_t *size)
+{
+    uintptr_t a = (uintptr_t)addr;
+    for (uint i = 0; i < n_sealed_slots; i++) {
+        uintptr_t base = arenas[i].address;
+        if (!sealed_arenas[i] || base == 0 || a < base
+            || a >= base + ARENA_SIZE)
+        {
+            continue;
+        }
+        /* Pools are carved from the first POOL_SIZE boundary up, in
+           order: pool_address is the first not yet carved. */
+        uintptr_t first_pool = _Py_ALIGN_UP(base, POOL_SIZE);
+        poolp pool = (poolp)(a & ~(uintptr_t)POOL_SIZE_MASK);
+        if (a < first_pool || (uintptr_t)pool >= (uintptr_t)arenas[i].pool_address) {
+            return 2;
+        }
+        uintptr_t blocks = (uintptr_t)pool + POOL_OVERHEAD;
+        if (a < blocks) {
+            return 2;
+        }
+        size_t bsize = INDEX2SIZE(pool->szidx);
+        *size = bsize;
+        *block = (char *)(blocks + (a - blocks) / bsize * bsize);
+        return 1;
+    }
+    return 0;
+}

@@ -540,6 +540,20 @@ walk_frames(PyInterpreterState *interp, walk_state *st)
     return err;
 }
 
+/* The method cache holds a reference to each name it caches: often a str
+   made for one lookup (PyObject_GetAttrString()), referenced from nowhere
+   else. A worker replacing the entry would write its refcount (found by
+   the write detector). */
+static int
+walk_type_cache(PyInterpreterState *interp, walk_state *st)
+{
+    struct type_cache *cache = &interp->type_cache;
+    for (size_t i = 0; i < Py_ARRAY_LENGTH(cache->hashtable); i++) {
+        VISIT(cache->hashtable[i].name);
+    }
+    return drain(st);
+}
+
 #undef VISIT
 
 
@@ -585,6 +599,7 @@ _PyImmortal_AfterForkChild(PyInterpreterState *interp)
        the sealed arenas: the child starts with empty ones (what they held
        is forgotten, unwritten). */
     clear_free_lists(interp);
+    _PyImmortal_DetectorAfterFork();
 }
 
 
@@ -743,6 +758,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     if (_PyImmortal_BuildMortalSet(interp) < 0
         || walk_static_types(&st) < 0
         || walk_frames(interp, &st) < 0
+        || walk_type_cache(interp, &st) < 0
         || _PyGC_ImmortalizeTracked(interp, walk_tracked, &st) < 0)
     {
         goto done;

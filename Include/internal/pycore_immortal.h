@@ -146,13 +146,26 @@ extern const char _PyImmortal_sys_immortalize_heap_doc[];
 /* Python/immortal_mortal.c */
 extern PyObject *_PyImmortal_sys_stays_mortal(PyObject *module, PyObject *op);
 extern const char _PyImmortal_sys_stays_mortal_doc[];
+/* Python/immortal_detect.c */
+extern PyObject *_PyImmortal_sys_detect_writes(PyObject *module,
+                                               PyObject *const *args,
+                                               Py_ssize_t nargs);
+extern const char _PyImmortal_sys_detect_writes_doc[];
+extern PyObject *_PyImmortal_sys_detected_writes(PyObject *module,
+                                                 PyObject *unused);
+extern const char _PyImmortal_sys_detected_writes_doc[];
 #define _PYIMMORTAL_SYS_METHODS \
     {"_is_immortal", _PyImmortal_sys_is_immortal, METH_O, \
      _PyImmortal_sys_is_immortal_doc}, \
     {"immortalize_heap", _PyImmortal_sys_immortalize_heap, METH_NOARGS, \
      _PyImmortal_sys_immortalize_heap_doc}, \
     {"_immortal_stays_mortal", _PyImmortal_sys_stays_mortal, METH_O, \
-     _PyImmortal_sys_stays_mortal_doc},
+     _PyImmortal_sys_stays_mortal_doc}, \
+    {"_immortal_detect_writes", \
+     _PyCFunction_CAST(_PyImmortal_sys_detect_writes), METH_FASTCALL, \
+     _PyImmortal_sys_detect_writes_doc}, \
+    {"_immortal_detected_writes", _PyImmortal_sys_detected_writes, \
+     METH_NOARGS, _PyImmortal_sys_detected_writes_doc},
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,19 @@ _PyImmortal_ObjectArray_Append(_PyImmortal_ObjectArray *a, PyObject *op,
    immortalized by a parent needs (Python/immortalize.c). */
 extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
 
+/* --- The write detector (Python/immortal_detect.c) --- */
+
+/* Arm it in a forked child if PYTHONIMMORTALDETECT says so; called by
+   _PyImmortal_AfterForkChild() once the arenas are sealed. */
+extern void _PyImmortal_DetectorAfterFork(void);
+
+/* pymalloc's side (Objects/obmalloc_seal.h): safe in a signal handler. */
+extern int _PyObject_ArenasSealed(void);
+extern void _PyObject_ForEachSealedArena(
+    void (*fn)(void *start, size_t size, void *arg), void *arg);
+extern int _PyObject_SealedBlock(const void *addr, char **block,
+                                 size_t *size);
+
 /* --- What stays mortal (Python/immortal_mortal.c) --- */
 
 /* Must op stay mortal: does its deallocation or finalization do more than
