@@ -307,6 +307,19 @@ class InstancesDict(Shape):
         return read_items(c) + sum(len(vars(o)) for o in c)
 
 
+@shape("instances-vars-worker", "instances whose __dict__ the worker "
+       "reads first (vars(), __dict__)")
+class InstancesVarsWorker(Shape):
+    def add(self, c, i):
+        c.append(Plain(i))
+
+    def warm(self, c):
+        read_items(c)
+
+    def read(self, c):
+        return sum(len(vars(o)) for o in c)
+
+
 @shape("slots", "__slots__ instances")
 class SlotsShape(Shape):
     def add(self, c, i):
