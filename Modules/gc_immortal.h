@@ -53,6 +53,29 @@ gc_immortal_adopt(PyGC_Head *gc)
     return 1;
 }
 
+/* For handle_weakrefs(): where a weakref whose callback ran goes back to.
+   An immortal one came from the immortal lists; putting it in a mortal
+   generation would have the next collection write its header, and its
+   neighbours', once more. */
+static inline PyGC_Head *
+gc_immortal_weakref_home(PyGC_Head *gc, PyGC_Head *old)
+{
+    return (_Py_IsImmortal(FROM_GC(gc)) ? &get_gc_state()->immortal_adopted
+            : old);
+}
+
+/* For _PyGC_Fini() of a subinterpreter: its immortal lists are untracked
+   like its generations (bpo-46070). Only adoption can fill them there (the
+   call itself runs in the main interpreter only). */
+static void gc_fini_untrack(PyGC_Head *list);
+
+static inline void
+gc_immortal_fini(GCState *gcstate)
+{
+    gc_fini_untrack(&gcstate->immortal);
+    gc_fini_untrack(&gcstate->immortal_adopted);
+}
+
 /* For gc.get_objects(): append the immortal objects. Returns 1 on error. */
 static int
 gc_immortal_append_objects(GCState *gcstate, PyObject *result)

@@ -496,6 +496,33 @@ class GCTest(unittest.TestCase):
         """)
         self.assertEqual(out, "True True True")
 
+    def test_immortal_weakref_callback_keeps_it_out_of_generations(self):
+        # An immortal weakref to a mortal object (kept mortal: it has a
+        # finalizer) that dies in a cycle: the collection runs the
+        # callback, then puts the weakref back among the immortal objects,
+        # not in a generation, where each collection would write to it.
+        out = run("""
+            calls = []
+            class Res:
+                def __del__(self):
+                    calls.append("del")
+            r = Res()
+            r.cycle = r
+            holder = [r]
+            wr = weakref.ref(r, lambda w: calls.append("callback"))
+            sys.immortalize_heap()
+            print(sys._is_immortal(wr), sys._is_immortal(r))
+            holder.clear()
+            del r
+            gc.collect()
+            in_gens = any(o is wr for g in range(3) for o in gc.get_objects(g))
+            print(sorted(calls), wr() is None, in_gens, gc.is_tracked(wr))
+            gc.collect()
+            print(any(o is wr for g in range(3) for o in gc.get_objects(g)))
+        """)
+        self.assertEqual(out.split("\n"), [
+            "True False", "['callback', 'del'] True False True", "False"])
+
     def test_mortal_object_in_immortal_container_survives(self):
         out = run("""
             cache = []
