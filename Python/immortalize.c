@@ -66,8 +66,16 @@ enum immortal_kind {
 };
 
 typedef struct {
-    /* Objects made immortal whose referents are still to be visited. */
+    /* Objects made immortal whose referents are still to be visited, and
+       saved[i], the refcount stack.items[i] had before (0: it was immortal
+       before this call). A walk that fails gives them their counts back:
+       every object is left untouched or fully walked. */
     _PyImmortal_ObjectArray stack;
+    Py_ssize_t *saved;
+    Py_ssize_t saved_capacity;
+    /* The object drain() is walking, and its saved count. */
+    PyObject *current;
+    Py_ssize_t current_saved;
     Py_ssize_t kinds[NUM_KINDS];
     Py_ssize_t kept_mortal;
     /* On a call after an earlier one: the immortal containers the
@@ -210,25 +218,83 @@ set_immortal(PyObject *op)
     op->ob_refcnt = _Py_IMMORTAL_REFCNT;
 }
 
-static void
+/* Returns the refcount op had, for undo(). */
+static Py_ssize_t
 make_immortal(walk_state *st, PyObject *op, enum immortal_kind kind)
 {
+    Py_ssize_t refcnt = Py_REFCNT(op);
     set_immortal(op);
     st->kinds[kind]++;
     precompute(op, Py_TYPE(op));
+    return refcnt;
+}
+
+/* Make op mortal again with the count it had (0: leave it immortal).
+   What precompute() assigned stays: it is what the runtime would assign
+   on first use anyway. */
+static void
+undo(PyObject *op, Py_ssize_t refcnt)
+{
+    if (refcnt == 0) {
+        return;
+    }
+#ifdef Py_REF_DEBUG
+    _Py_RefTotal += refcnt;
+#endif
+    op->ob_refcnt = refcnt;
 }
 
 
 /* --- The walk --- */
 
 static int
-push(walk_state *st, PyObject *op)
+push(walk_state *st, PyObject *op, Py_ssize_t saved)
 {
+    if (st->stack.length == st->saved_capacity) {
+        Py_ssize_t capacity = st->saved_capacity ? 2 * st->saved_capacity
+                                                 : 4096;
+        Py_ssize_t *table = PyMem_RawRealloc(st->saved,
+                                             capacity * sizeof(Py_ssize_t));
+        if (table == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        st->saved = table;
+        st->saved_capacity = capacity;
+    }
     if (_PyImmortal_ObjectArray_Append(&st->stack, op, 4096) < 0) {
         PyErr_NoMemory();
         return -1;
     }
+    st->saved[st->stack.length - 1] = saved;
     return 0;
+}
+
+/* Stack entries made immortal and stacked together: on failure, undo the
+   object that could not be stacked. */
+static int
+push_new(walk_state *st, PyObject *op, Py_ssize_t saved)
+{
+    if (push(st, op, saved) < 0) {
+        undo(op, saved);
+        return -1;
+    }
+    return 0;
+}
+
+/* After a failure: every object made immortal whose referents were not
+   all visited is made mortal again. */
+static void
+abandon(walk_state *st)
+{
+    if (st->current != NULL) {
+        undo(st->current, st->current_saved);
+        st->current = NULL;
+    }
+    while (st->stack.length > 0) {
+        st->stack.length--;
+        undo(st->stack.items[st->stack.length], st->saved[st->stack.length]);
+    }
 }
 
 /* The visitproc of the walk: make a referent immortal. A tracked container
@@ -236,19 +302,16 @@ push(walk_state *st, PyObject *op)
    them; anything else is made immortal here and, if it holds references,
    stacked for drain(). */
 /* An immortal object an earlier walk made so: enter it again if no list
-   of the collector leads to it and it may have changed, or may not have
-   been walked (a walk that failed half-way). A dict the collector does
-   not track (its values were all atoms) can be given new mortal keys and
-   values and stay untracked; an untracked tuple or a code object cannot
-   change, but the failed walk may have left it before its items. */
+   of the collector leads to it and it may have changed. A dict the
+   collector does not track (its values were all atoms) can be given new
+   mortal keys and values and stay untracked. An untracked tuple or a code
+   object cannot change, and an earlier walk, even a failed one, walked it
+   fully (abandon()). */
 static int
 revisit(walk_state *st, PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
-    if (_PyImmortal_IsStatic(op)
-        || !((PyObject_IS_GC(op) && !_PyObject_GC_IS_TRACKED(op)
-              && (PyDict_Check(op) || tp == &PyTuple_Type))
-             || tp == &PyCode_Type))
+    if (_PyImmortal_IsStatic(op) || !PyDict_Check(op)
+        || _PyObject_GC_IS_TRACKED(op))
     {
         return 0;
     }
@@ -259,7 +322,7 @@ revisit(walk_state *st, PyObject *op)
         PyErr_NoMemory();
         return -1;
     }
-    return push(st, op);
+    return push(st, op, 0);
 }
 
 static int
@@ -294,22 +357,21 @@ visit(PyObject *op, void *arg)
         if (_PyObject_GC_IS_TRACKED(op) || _PyImmortal_StaysMortal(op)) {
             return 0;
         }
-        make_immortal(st, op, KIND_UNTRACKED);
-        return push(st, op);
+        return push_new(st, op, make_immortal(st, op, KIND_UNTRACKED));
     }
     if (tp != &PyBytes_Type && tp != &PyCode_Type
         && _PyImmortal_StaysMortal(op))
     {
         return 0;
     }
-    make_immortal(st, op, (tp == &PyBytes_Type ? KIND_BYTES
-                           : tp == &PyCode_Type ? KIND_CODE
-                           : KIND_OTHER));
+    Py_ssize_t saved = make_immortal(st, op, (tp == &PyBytes_Type ? KIND_BYTES
+                                              : tp == &PyCode_Type ? KIND_CODE
+                                              : KIND_OTHER));
     /* Only collector objects are traversed, as the collector does: a
        tp_traverse may assume it (type_traverse() aborts on a static type).
        Code objects and static types are walked by hand (drain()). */
     if (tp == &PyCode_Type || PyType_Check(op)) {
-        return push(st, op);
+        return push_new(st, op, saved);
     }
     return 0;
 }
@@ -395,6 +457,8 @@ drain(walk_state *st)
 {
     while (st->stack.length > 0) {
         PyObject *op = st->stack.items[--st->stack.length];
+        st->current = op;
+        st->current_saved = st->saved[st->stack.length];
         int err;
         if (Py_IS_TYPE(op, &PyCode_Type)) {
             err = visit_code((PyCodeObject *)op, st);
@@ -408,6 +472,7 @@ drain(walk_state *st)
         if (err) {
             return -1;
         }
+        st->current = NULL;
     }
     return 0;
 }
@@ -417,6 +482,7 @@ static int
 walk_tracked(PyObject *op, void *arg)
 {
     walk_state *st = (walk_state *)arg;
+    Py_ssize_t saved = 0;
     if (!_Py_IsImmortal(op)) {
         if (_PyImmortal_InMortalSet(op)) {
             /* What only it holds stays mortal with it; the rest is
@@ -424,9 +490,10 @@ walk_tracked(PyObject *op, void *arg)
             st->kept_mortal++;
             return 0;
         }
-        make_immortal(st, op, KIND_TRACKED);
+        saved = make_immortal(st, op, KIND_TRACKED);
     }
     if (traverse(op, st)) {
+        undo(op, saved);
         return -1;
     }
     return drain(st);
@@ -475,13 +542,18 @@ walk_static_types(walk_state *st)
         if (PyObject_IS_GC((PyObject *)type)) {
             continue;
         }
+        Py_ssize_t saved = 0;
         if (!_Py_IsImmortal((PyObject *)type)) {
-            make_immortal(st, (PyObject *)type, KIND_OTHER);
+            saved = make_immortal(st, (PyObject *)type, KIND_OTHER);
         }
         else {
             precompute((PyObject *)type, Py_TYPE(type));
         }
-        if (visit_static_type(type, st) < 0 || drain(st) < 0) {
+        if (visit_static_type(type, st) < 0) {
+            undo((PyObject *)type, saved);
+            goto done;
+        }
+        if (drain(st) < 0) {
             goto done;
         }
     }
@@ -770,11 +842,15 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     stats = make_stats(&st, collected, sealed, t0, t1, t2);
 
 done:
+    if (stats == NULL) {
+        abandon(&st);
+    }
     if (st.revisited != NULL) {
         _Py_hashtable_destroy(st.revisited);
     }
     _PyImmortal_FreeMortalSet();
     PyMem_RawFree(st.stack.items);
+    PyMem_RawFree(st.saved);
     return stats;
 }
 

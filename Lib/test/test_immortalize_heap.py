@@ -362,8 +362,9 @@ class ShapesTest(unittest.TestCase):
         self.assertEqual(out, "False False\n0")
 
     def test_failed_call_then_next_call_completes(self):
-        # An allocation failure at any step of the call leaves a heap that
-        # the next call finishes: every object immortal.
+        # An allocation failure at any step of the call leaves every
+        # object untouched or fully walked, and a heap that the next call
+        # finishes: every object immortal.
         out = run("""
             import _testcapi
             def audit(root):
@@ -396,24 +397,87 @@ class ShapesTest(unittest.TestCase):
                         "objs": [C() for _ in range(50)],
                         "code": f.__code__, "func": f,
                         "nested": [[{"deep-%d" % k: (k, k * 1.5)}]]}
-            failed = completed = 0
-            bad = []
-            for k in range(1, 400):
-                heap = make_heap(k)
-                _testcapi.set_nomemory(k, k + 1)
-                try:
+            def make_wide(k):
+                # Untracked once collected, all stacked at once: the walk's
+                # stack grows in the middle of the walk.
+                return [(10**20 + i, "w-%d-%d" % (k, i)) for i in range(6000)]
+            def wide_left_behind(wide):
+                imm = sys._is_immortal
+                return [("tuple", "item") for t in wide
+                        if imm(t) and not (imm(t[0]) and imm(t[1]))][:1]
+            def wide_mortal(wide):
+                imm = sys._is_immortal
+                return [t for t in wide
+                        if not (imm(t) and imm(t[0]) and imm(t[1]))][:1]
+            def left_behind(root):
+                # Immortal objects with a referent the failed walk neither
+                # made immortal nor left to the collector's lists (tracked)
+                # or to the mortal rule: "untouched or fully walked".
+                seen, todo, found = set(), [root], []
+                while todo:
+                    o = todo.pop()
+                    if id(o) in seen or isinstance(o, (type, type(audit))):
+                        continue
+                    seen.add(id(o))
+                    refs = list(gc.get_referents(o))
+                    if isinstance(o, dict):
+                        refs.extend(o)
+                    if isinstance(o, type(audit.__code__)):
+                        refs.extend(o.co_consts)
+                    if sys._is_immortal(o):
+                        found.extend(
+                            (type(o).__name__, type(r).__name__)
+                            for r in refs
+                            if not sys._is_immortal(r) and not gc.is_tracked(r)
+                            and not sys._immortal_stays_mortal(r))
+                    todo.extend(refs)
+                return found
+            # Each step in a forked child of the same parent, so that every
+            # child makes the same allocations: the k-th one fails. The
+            # parent has called once before, so later calls are covered.
+            import os
+            earlier, earlier_wide = make_heap(0), make_wide(0)
+            sys.immortalize_heap()
+            heap, wide = make_heap(1), make_wide(1)
+            failed = 0
+            bad, partial = [], []
+            for k in range(1, 100000):
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(r)
+                    _testcapi.set_nomemory(k, k + 1)
+                    try:
+                        sys.immortalize_heap()
+                        result = "done"
+                    except MemoryError:
+                        result = "failed"
+                    finally:
+                        _testcapi.remove_mem_hooks()
+                    found = (left_behind(heap) + left_behind(earlier)
+                             + wide_left_behind(wide))
                     sys.immortalize_heap()
-                except MemoryError:
-                    failed += 1
-                finally:
-                    _testcapi.remove_mem_hooks()
-                sys.immortalize_heap()
-                mortal = audit(heap)
+                    mortal = (audit(heap) + audit(earlier) + wide_mortal(wide)
+                              + wide_mortal(earlier_wide))
+                    os.write(w, repr((result, found[:3],
+                                      [type(o).__name__ for o in mortal[:3]]
+                                      )).encode())
+                    os._exit(0)
+                os.close(w)
+                with os.fdopen(r) as f:
+                    result, found, mortal = eval(f.read())
+                os.waitpid(pid, 0)
+                if found:
+                    partial.append((k, found))
                 if mortal:
-                    bad.append((k, mortal[:3]))
-            print(failed > 10, bad)
+                    bad.append((k, mortal))
+                if result == "done":
+                    break       # past the call's last allocation
+                failed += 1
+            print(failed > 100, bad)
+            print(partial)
         """)
-        self.assertEqual(out, "True []")
+        self.assertEqual(out, "True []\n[]")
 
     def test_marshal_after_the_call(self):
         # marshal marks an object whose refcount is not 1 as possibly
