@@ -21,11 +21,15 @@
       bytes get their hash, types their version tag, dict keys and
       functions their specialization versions, and code objects stop
       warming up and specializing (the eval loop's inline caches are part
-      of the code object).
+      of the code object): Python/immortal_readonly.c.
    4. The collector moves the tracked ones out of its generations
       (Modules/gc_immortal.h), and each process forked afterwards seals
-      pymalloc's arenas (Objects/obmalloc_seal.h), so neither collections
-      nor the allocations and frees of a worker write to those pages.
+      pymalloc's arenas (Python/immortal_fork.c, Objects/obmalloc_seal.h),
+      so neither collections nor the allocations and frees of a worker
+      write to those pages.
+
+   This file holds the walk, the one fact "the heap has been immortalized"
+   and the sys entry point with its stats.
 
    Objects whose deallocation does more than free memory stay mortal:
    those with finalizers (files, sockets, generators, classes with
@@ -35,19 +39,14 @@
    follow them: what they reference from elsewhere too is reached there. */
 
 #include "Python.h"
-#include "pycore_code.h"          // _PyCode_CODE(), _PyOpcode_Adaptive
 #include "pycore_dict.h"          // _PyDictKeys_GetVersionForCurrentState()
 #include "pycore_frame.h"         // _PyInterpreterFrame
-#include "pycore_function.h"      // _PyFunction_GetVersionForCurrentState()
 #include "pycore_immortal.h"
 #include "pycore_immortal_heap.h"
 #include "pycore_object.h"        // _PyObject_IS_GC()
-#include "pycore_opcode.h"        // _PyOpcode_Deopt, _PyOpcode_Caches
 #include "pycore_pystate.h"       // _PyThreadState_GET()
 #include "pycore_runtime.h"       // _Py_ID()
-#include "pycore_gc.h"            // _PyTuple_ClearFreeList(), ...
 #include "pycore_hashtable.h"     // _Py_hashtable_t
-#include "pycore_sliceobject.h"   // _PySlice_Fini()
 #include "structseq.h"
 
 
@@ -93,119 +92,8 @@ static int walked_before = 0;
 
 /* What stays mortal (finalizers, resources, running frames, tuples in
    construction) is decided by _PyImmortal_StaysMortal(), in
-   Python/immortal_mortal.c. */
-
-/* Code objects are written to while they run: the warm-up counter, then
-   quickening, then every adaptive instruction's counter and
-   specialization. Code that has not been quickened keeps its base
-   instructions and is never quickened; quickened code keeps its
-   specialized instructions (the master's warm-up made them) and its
-   adaptive ones go back to their base form. Neither writes to the code
-   object again; a specialized instruction whose guard fails runs its base
-   form without re-specializing (see "miss:" in Python/ceval.c). */
-static void
-freeze_code(PyCodeObject *co)
-{
-    if (co->co_warmup != 0) {
-        co->co_warmup = 0;
-        /* Objects/codeobject.c counts code with co_warmup 0 as quickened
-           when it is deallocated. */
-        _Py_QuickenedCount++;
-        return;
-    }
-    _Py_CODEUNIT *instructions = _PyCode_CODE(co);
-    for (Py_ssize_t i = 0; i < Py_SIZE(co); i++) {
-        int opcode = _Py_OPCODE(instructions[i]);
-        int base = _PyOpcode_Deopt[opcode];
-        if (opcode != base && _PyOpcode_Adaptive[base] == opcode) {
-            _Py_SET_OPCODE(instructions[i], base);
-        }
-        i += _PyOpcode_Caches[base];
-    }
-}
-
-/* str and bytes cache their hash in the object the first time they are
-   hashed (used as a dict key, put in a set, compared by a hash-based
-   lookup). Any length: a worker that hashes a long text once writes its
-   page. The cost is one read of the bytes (SipHash-1-3, about 1 GB/s). */
-static inline void
-hash_str(PyObject *op)
-{
-    if (_PyASCIIObject_CAST(op)->hash == -1 && PyUnicode_IS_READY(op)) {
-        (void)PyObject_Hash(op);
-    }
-}
-
-/* Would _PyType_Lookup() of an exact str run no Python code? It compares
-   the name with keys of equal hash in each dict of the MRO: only a dict
-   whose keys are all exact str (a "unicode" keys table) is compared
-   without calling __eq__, and a type without an MRO would be readied. */
-static int
-lookup_runs_no_python_code(PyTypeObject *type)
-{
-    PyObject *mro = type->tp_mro;
-    if (mro == NULL || !PyTuple_CheckExact(mro)) {
-        return 0;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
-        PyObject *base = PyTuple_GET_ITEM(mro, i);
-        if (!PyType_Check(base)) {
-            return 0;
-        }
-        PyObject *dict = ((PyTypeObject *)base)->tp_dict;
-        if (dict == NULL || !PyDict_CheckExact(dict)
-            || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
-        {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Assign what the runtime would otherwise assign lazily, on first use, by
-   writing to the object. */
-static void
-precompute(PyObject *op, PyTypeObject *tp)
-{
-    /* Exact str never gets here: visit() hashes it on its fast path. */
-    if (tp == &PyBytes_Type) {
-        (void)PyObject_Hash(op);
-    }
-    else if (tp == &PyCode_Type) {
-        freeze_code((PyCodeObject *)op);
-    }
-    else if (PyDict_Check(op)) {
-        PyDictObject *mp = (PyDictObject *)op;
-        if (mp->ma_used > 0) {
-            (void)_PyDictKeys_GetVersionForCurrentState(mp->ma_keys);
-        }
-    }
-    else if (tp == &PyFunction_Type) {
-        (void)_PyFunction_GetVersionForCurrentState((PyFunctionObject *)op);
-    }
-    else if (PyType_Check(op)
-             && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_READY))
-    {
-        PyTypeObject *type = (PyTypeObject *)op;
-        if (lookup_runs_no_python_code(type)) {
-            /* A method cache lookup assigns the version tag (to the bases
-               too). */
-            (void)_PyType_Lookup(type, &_Py_ID(__init__));
-        }
-        if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
-            PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
-            if (keys != NULL) {
-                (void)_PyDictKeys_GetVersionForCurrentState(keys);
-                if (!_PyImmortal_DictKeysAreImmortal(keys->dk_refcnt)) {
-#ifdef Py_REF_DEBUG
-                    _Py_RefTotal -= keys->dk_refcnt;
-#endif
-                    keys->dk_refcnt = _Py_IMMORTAL_REFCNT;
-                }
-            }
-        }
-    }
-}
+   Python/immortal_mortal.c; what read-only in use means, by
+   _PyImmortal_PrepareReadOnly(), in Python/immortal_readonly.c. */
 
 static inline void
 set_immortal(PyObject *op)
@@ -225,12 +113,12 @@ make_immortal(walk_state *st, PyObject *op, enum immortal_kind kind)
     Py_ssize_t refcnt = Py_REFCNT(op);
     set_immortal(op);
     st->kinds[kind]++;
-    precompute(op, Py_TYPE(op));
+    _PyImmortal_PrepareReadOnly(op);
     return refcnt;
 }
 
 /* Make op mortal again with the count it had (0: leave it immortal).
-   What precompute() assigned stays: it is what the runtime would assign
+   What _PyImmortal_PrepareReadOnly() assigned stays: it is what the runtime would assign
    on first use anyway. */
 static void
 undo(PyObject *op, Py_ssize_t refcnt)
@@ -333,7 +221,7 @@ visit(PyObject *op, void *arg)
         /* Deep-frozen code (the frozen stdlib modules) was immortal from
            the start, but still warms up and specializes. */
         if (Py_IS_TYPE(op, &PyCode_Type) && _PyImmortal_IsStatic(op)) {
-            freeze_code((PyCodeObject *)op);
+            _PyImmortal_FreezeCode((PyCodeObject *)op);
         }
         if (st->revisited != NULL && !PyUnicode_CheckExact(op)) {
             return revisit(st, op);
@@ -345,7 +233,7 @@ visit(PyObject *op, void *arg)
     if (tp == &PyUnicode_Type) {
         set_immortal(op);
         st->kinds[KIND_STR]++;
-        hash_str(op);
+        _PyImmortal_HashStr(op);
         return 0;
     }
     if (tp == &PyLong_Type || tp == &PyFloat_Type) {
@@ -547,7 +435,7 @@ walk_static_types(walk_state *st)
             saved = make_immortal(st, (PyObject *)type, KIND_OTHER);
         }
         else {
-            precompute((PyObject *)type, Py_TYPE(type));
+            _PyImmortal_PrepareReadOnly((PyObject *)type);
         }
         if (visit_static_type(type, st) < 0) {
             undo((PyObject *)type, saved);
@@ -629,49 +517,16 @@ walk_type_cache(PyInterpreterState *interp, walk_state *st)
 #undef VISIT
 
 
-/* --- Free lists --- */
+/* --- The fact --- */
 
 /* Has sys.immortalize_heap() run in this process (or in the parent it was
    forked from)? */
 static int heap_immortalized = 0;
 
-/* The free lists of tuples, lists, dicts, floats, ... hand out memory
-   without pymalloc: one that holds a block of a sealed arena would make
-   the next allocation write to a shared page. Empty them, and the slice
-   cache (one slice object, rewritten by every slicing). */
-static void
-clear_free_lists(PyInterpreterState *interp)
-{
-    _PyTuple_ClearFreeList(interp);
-    _PyFloat_ClearFreeList(interp);
-    _PyList_ClearFreeList(interp);
-    _PyDict_ClearFreeList(interp);
-    _PyAsyncGen_ClearFreeLists(interp);
-    _PyContext_ClearFreeList(interp);
-    _PySlice_Fini(interp);
-}
-
 int
 _PyImmortal_HeapIsImmortalized(void)
 {
     return heap_immortalized;
-}
-
-void
-_PyImmortal_AfterForkChild(PyInterpreterState *interp)
-{
-    if (!heap_immortalized) {
-        return;
-    }
-    /* Seal what the parent left, before anything is freed into it: the
-       child allocates elsewhere and forgets what it frees there. Without
-       memory for the table it runs unsealed: correct, only less shared. */
-    (void)_PyObject_SealArenas();
-    /* The free lists hand out memory behind pymalloc's back, blocks of
-       the sealed arenas: the child starts with empty ones (what they held
-       is forgotten, unwritten). */
-    clear_free_lists(interp);
-    _PyImmortal_DetectorAfterFork();
 }
 
 

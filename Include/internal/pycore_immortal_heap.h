@@ -46,8 +46,28 @@ _PyImmortal_ObjectArray_Append(_PyImmortal_ObjectArray *a, PyObject *op,
 }
 
 /* In a child process after fork (PyOS_AfterFork_Child()): what the heap
-   immortalized by a parent needs (Python/immortalize.c). */
+   immortalized by a parent needs (Python/immortal_fork.c). */
 extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
+
+/* --- Read-only in use (Python/immortal_readonly.c) --- */
+
+/* Assign what the runtime would write to op on first use (its hash,
+   version tags, a code object's warm-up and specialization). */
+extern void _PyImmortal_PrepareReadOnly(PyObject *op);
+extern void _PyImmortal_FreezeCode(PyCodeObject *co);
+
+/* The str case, inlined on the walk's most common path. str and bytes
+   cache their hash in the object the first time they are hashed (used as
+   a dict key, put in a set, compared by a hash-based lookup). Any length:
+   a worker that hashes a long text once writes its page. The cost is one
+   read of the bytes (SipHash-1-3, about 1 GB/s). */
+static inline void
+_PyImmortal_HashStr(PyObject *op)
+{
+    if (_PyASCIIObject_CAST(op)->hash == -1 && PyUnicode_IS_READY(op)) {
+        (void)PyObject_Hash(op);
+    }
+}
 
 /* --- The write detector (Python/immortal_detect.c) --- */
 
