@@ -10,8 +10,11 @@ It shares no code with the walk (Python/immortalize.c). It starts from
 every immortal object the collector tracks (gc.get_objects()), every
 module and every type (object.__subclasses__(), recursively), and follows
 references its own way: a dict's keys and values, the items of lists,
-tuples, sets and frozensets, a type's namespace, MRO and bases, a module's
-dict, a code object's constants and names, a cell's contents, and for
+tuples, sets and frozensets, a type's namespace, MRO and bases (and a
+heap type's names), a module's dict, a code object's constants and names,
+a cell's contents, the references the collector's traversal leaves out
+that the walk covers too (descriptors' names, a range's bounds, a datetime's
+tzinfo, a timezone's offset: Doc/immortal/traverse-audit.md), and for
 anything else what gc.get_referents() reports. Each mortal object that an
 immortal object references is a finding, unless the rule of what stays
 mortal keeps it so (sys._immortal_stays_mortal(): finalizers, OS resources,
@@ -50,6 +53,17 @@ class Finding:
 
 
 _type_dict = type.__dict__["__dict__"].__get__   # the real dict, no proxy
+_type_name = type.__dict__["__name__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
+_HEAPTYPE = 1 << 9
+
+# References the collector's traversal does not report (see
+# Doc/immortal/traverse-audit.md), read here through their Python
+# accessors, which return the object held.
+_DESCRIPTORS = (type(str.join), type(dict.__dict__["fromkeys"]),
+                type(type.__dict__["__basicsize__"]),
+                type(type.__dict__["__dict__"]), type(object.__init__))
+_datetime = None     # the _datetime module, if the audited process loaded it
 
 
 def _referents(o):
@@ -68,7 +82,23 @@ def _referents(o):
         return list(o)
     if issubclass(t, type):
         ns = _type_dict(o)
-        return [*ns.keys(), *ns.values(), *o.__mro__, *o.__bases__]
+        out = [*ns.keys(), *ns.values(), *o.__mro__, *o.__bases__]
+        if type.__dict__["__flags__"].__get__(o) & _HEAPTYPE:
+            out += [_type_name(o), _type_qualname(o)]
+        return out
+    if t in _DESCRIPTORS:
+        return [o.__objclass__, o.__name__]
+    if t is range:
+        return [o.start, o.stop, o.step]
+    if _datetime is not None:
+        # The C types' own accessors: a subclass's attributes may run code.
+        for base in (_datetime.datetime, _datetime.time):
+            if issubclass(t, base):
+                tzinfo = base.tzinfo.__get__(o)
+                out = gc.get_referents(o)
+                return out + [tzinfo] if tzinfo is not None else out
+        if t is _datetime.timezone:
+            return [_datetime.timezone.utcoffset(o, None)]
     if t is types.ModuleType:
         return [o.__dict__]
     if t is types.CodeType:
@@ -101,6 +131,8 @@ def _all_types():
 
 def audit(limit=None):
     """Return the list of Findings (at most limit of them)."""
+    global _datetime
+    _datetime = sys.modules.get("_datetime")
     stays_mortal = sys._immortal_stays_mortal
     is_immortal = sys._is_immortal
     roots = [o for o in gc.get_objects() if is_immortal(o)]

@@ -41,6 +41,7 @@
 #include "Python.h"
 #include "pycore_dict.h"          // _PyDictKeys_GetVersionForCurrentState()
 #include "pycore_frame.h"         // _PyInterpreterFrame
+#include "pycore_moduleobject.h"  // PyModuleObject
 #include "pycore_immortal.h"
 #include "pycore_immortal_heap.h"
 #include "pycore_object.h"        // _PyObject_IS_GC()
@@ -48,6 +49,8 @@
 #include "pycore_runtime.h"       // _Py_ID()
 #include "pycore_hashtable.h"     // _Py_hashtable_t
 #include "structseq.h"
+#define _PY_DATETIME_IMPL         // the layouts, not the C API capsule
+#include "datetime.h"             // PyDateTime_DateTime, PyDateTime_Time
 
 
 /* --- What a walk counts --- */
@@ -81,6 +84,9 @@ typedef struct {
        collector does not track (so no list leads to them) entered again,
        once each. */
     _Py_hashtable_t *revisited;
+    /* The datetime types, if the _datetime module is loaded: their
+       instances are not collector objects but hold references. */
+    PyTypeObject *datetime_type, *time_type, *timezone_type;
 } walk_state;
 
 /* Has a walk started in this process (or in the parent it was forked
@@ -189,6 +195,125 @@ abandon(walk_state *st)
    is left to the walk of the collector's lists, which reaches every one of
    them; anything else is made immortal here and, if it holds references,
    stacked for drain(). */
+/* References tp_traverse does not report (Doc/immortal/traverse-audit.md),
+   in the types whose instances a warm heap keeps. The layouts of range
+   (Objects/rangeobject.c) and datetime.timezone (Modules/_datetimemodule.c)
+   are private to their files: these copies must match them. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *start;
+    PyObject *stop;
+    PyObject *step;
+    PyObject *length;
+} range_layout;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *offset;
+    PyObject *name;
+} timezone_layout;
+
+enum untraversed {
+    UNTRAVERSED_NONE,
+    UNTRAVERSED_RANGE,
+    UNTRAVERSED_DATETIME,       // datetime.datetime and datetime.time
+    UNTRAVERSED_TIMEZONE,
+};
+
+/* Which references of tp's instances only this walk follows? Cheap for
+   the common types: a test of tp against a handful of pointers. */
+static enum untraversed
+holds_untraversed(walk_state *st, PyTypeObject *tp)
+{
+    if (tp == &PyRange_Type) {
+        return UNTRAVERSED_RANGE;
+    }
+    if (st->datetime_type == NULL) {
+        return UNTRAVERSED_NONE;
+    }
+    /* The datetime types and their subclasses (C ones, and Python ones,
+       which are collector objects whose tp_traverse visits only their
+       own dict). */
+    for (PyTypeObject *t = tp; t != NULL; t = t->tp_base) {
+        if (t == st->datetime_type || t == st->time_type) {
+            return UNTRAVERSED_DATETIME;
+        }
+        if (t == st->timezone_type) {
+            return UNTRAVERSED_TIMEZONE;
+        }
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            break;
+        }
+    }
+    return UNTRAVERSED_NONE;
+}
+
+static int visit(PyObject *op, void *arg);
+
+static int
+visit_untraversed(PyObject *op, enum untraversed what, walk_state *st)
+{
+    PyObject *refs[4] = {NULL, NULL, NULL, NULL};
+    switch (what) {
+    case UNTRAVERSED_RANGE: {
+        range_layout *r = (range_layout *)op;
+        refs[0] = r->start;
+        refs[1] = r->stop;
+        refs[2] = r->step;
+        refs[3] = r->length;
+        break;
+    }
+    case UNTRAVERSED_DATETIME:
+        if (_PyDateTime_HAS_TZINFO(op)) {
+            refs[0] = (Py_TYPE(op) == st->time_type
+                       || PyType_IsSubtype(Py_TYPE(op), st->time_type))
+                      ? ((PyDateTime_Time *)op)->tzinfo
+                      : ((PyDateTime_DateTime *)op)->tzinfo;
+        }
+        break;
+    case UNTRAVERSED_TIMEZONE:
+        refs[0] = ((timezone_layout *)op)->offset;
+        refs[1] = ((timezone_layout *)op)->name;
+        break;
+    case UNTRAVERSED_NONE:
+        break;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (refs[i] != NULL && visit(refs[i], st) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The datetime types, read from the loaded _datetime module's dict (no
+   import, no attribute hook: no Python code runs). Called before the
+   collection: the lookups allocate their keys. */
+static void
+find_datetime_types(walk_state *st)
+{
+    PyObject *modules = PyImport_GetModuleDict();
+    if (modules == NULL || !PyDict_CheckExact(modules)) {
+        return;
+    }
+    PyObject *mod = PyDict_GetItemString(modules, "_datetime");
+    if (mod == NULL || !PyModule_CheckExact(mod)) {
+        return;
+    }
+    PyObject *dict = PyModule_GetDict(mod);
+    PyObject *types[3];
+    const char *names[3] = {"datetime", "time", "timezone"};
+    for (int i = 0; i < 3; i++) {
+        types[i] = PyDict_GetItemString(dict, names[i]);
+        if (types[i] == NULL || !PyType_Check(types[i])) {
+            return;
+        }
+    }
+    st->datetime_type = (PyTypeObject *)types[0];
+    st->time_type = (PyTypeObject *)types[1];
+    st->timezone_type = (PyTypeObject *)types[2];
+}
+
 /* An immortal object an earlier walk made so: enter it again if no list
    of the collector leads to it and it may have changed. A dict the
    collector does not track (its values were all atoms) can be given new
@@ -257,8 +382,12 @@ visit(PyObject *op, void *arg)
                                               : KIND_OTHER));
     /* Only collector objects are traversed, as the collector does: a
        tp_traverse may assume it (type_traverse() aborts on a static type).
-       Code objects and static types are walked by hand (drain()). */
-    if (tp == &PyCode_Type || PyType_Check(op)) {
+       Code objects, static types and the few other objects that hold
+       references without being collector objects are walked by hand
+       (drain()). */
+    if (tp == &PyCode_Type || PyType_Check(op)
+        || holds_untraversed(st, tp) != UNTRAVERSED_NONE)
+    {
         return push_new(st, op, saved);
     }
     return 0;
@@ -322,20 +451,49 @@ visit_unicode_keys(PyDictKeysObject *keys, walk_state *st)
     return 0;
 }
 
-/* A collector object's references: tp_traverse, and what it leaves out. */
+/* A collector object's references: tp_traverse, and what it leaves out
+   (Doc/immortal/traverse-audit.md). */
 static int
 traverse(PyObject *op, walk_state *st)
 {
-    if (Py_TYPE(op)->tp_traverse(op, visit, st)) {
+    PyTypeObject *tp = Py_TYPE(op);
+    if (tp->tp_traverse(op, visit, st)) {
         return -1;
     }
     if (PyDict_Check(op)) {
         return visit_unicode_keys(((PyDictObject *)op)->ma_keys, st);
     }
     if (PyType_Check(op)) {
-        /* A collector object: a heap type. */
-        return visit_unicode_keys(((PyHeapTypeObject *)op)->ht_cached_keys,
-                                  st);
+        /* A collector object: a heap type. Its names and slots are
+           referenced from nowhere else when it was made by type(). */
+        PyHeapTypeObject *ht = (PyHeapTypeObject *)op;
+        VISIT(ht->ht_name);
+        VISIT(ht->ht_qualname);
+        VISIT(ht->ht_slots);
+        VISIT(((PyTypeObject *)op)->tp_subclasses);
+        return visit_unicode_keys(ht->ht_cached_keys, st);
+    }
+    if (tp == &PyMethodDescr_Type || tp == &PyClassMethodDescr_Type
+        || tp == &PyMemberDescr_Type || tp == &PyGetSetDescr_Type
+        || tp == &PyWrapperDescr_Type)
+    {
+        VISIT(((PyDescrObject *)op)->d_name);
+        VISIT(((PyDescrObject *)op)->d_qualname);
+        return 0;
+    }
+    if (PyModule_Check(op)) {
+        VISIT(((PyModuleObject *)op)->md_name);
+        return 0;
+    }
+    /* A Python subclass of a type that is not a collector one
+       (datetime). */
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && tp->tp_base != NULL
+        && !(tp->tp_base->tp_flags & Py_TPFLAGS_HAVE_GC))
+    {
+        enum untraversed what = holds_untraversed(st, tp);
+        if (what != UNTRAVERSED_NONE) {
+            return visit_untraversed(op, what, st);
+        }
     }
     return 0;
 }
@@ -353,6 +511,10 @@ drain(walk_state *st)
         }
         else if (PyType_Check(op) && !PyObject_IS_GC(op)) {
             err = visit_static_type((PyTypeObject *)op, st);
+        }
+        else if (!PyObject_IS_GC(op)) {
+            err = visit_untraversed(op, holds_untraversed(st, Py_TYPE(op)),
+                                    st);
         }
         else {
             err = traverse(op, st);
@@ -659,6 +821,9 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
         return NULL;
     }
 
+    walk_state datetime_types = {0};
+    find_datetime_types(&datetime_types);
+
     _PyTime_t t0 = _PyTime_GetPerfCounter();
     Py_ssize_t collected = _PyGC_ImmortalizeCollect(tstate);
     if (collected < 0) {
@@ -682,6 +847,9 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
         }
     }
     walked_before = 1;
+    st.datetime_type = datetime_types.datetime_type;
+    st.time_type = datetime_types.time_type;
+    st.timezone_type = datetime_types.timezone_type;
     if (_PyImmortal_BuildMortalSet(interp) < 0
         || walk_static_types(&st) < 0
         || walk_frames(interp, &st) < 0

@@ -169,6 +169,38 @@ class ShapesTest(unittest.TestCase):
         """)
         self.assertEqual(out, "True []")
 
+    def test_references_tp_traverse_leaves_out(self):
+        # Doc/immortal/traverse-audit.md: what only such a reference holds
+        # is made immortal too.
+        out = run("""
+            import datetime
+            def fresh(*parts):
+                return "".join(parts)      # a str no constant shares
+            T = type(fresh("Mod", "el"), (), {"__slots__": (fresh("a", "x"),)})
+            T.__qualname__ = fresh("Outer.", "Model")
+            tz = datetime.timezone(datetime.timedelta(hours=3), fresh("T", "Z"))
+            dt = datetime.datetime(2020, 1, 1, tzinfo=tz)
+            tm = datetime.time(1, 2, tzinfo=datetime.timezone(
+                datetime.timedelta(hours=5), fresh("U", "V")))
+            class MyDateTime(datetime.datetime):
+                pass
+            mine = MyDateTime(2020, 1, 1, tzinfo=datetime.timezone(
+                datetime.timedelta(hours=7), fresh("W", "X")))
+            del tz
+            r = range(10**20, 10**21, 7)
+            sys.immortalize_heap()
+            imm = sys._is_immortal
+            print(imm(T.__name__), imm(T.__qualname__))
+            print(imm(dt.tzinfo), imm(dt.tzinfo.tzname(None)),
+                  imm(dt.tzinfo.utcoffset(None)), imm(tm.tzinfo),
+                  imm(tm.tzinfo.tzname(None)), imm(mine.tzinfo),
+                  imm(mine.tzinfo.tzname(None)))
+            print(imm(r.start), imm(r.stop), imm(r.step))
+        """)
+        self.assertEqual(out.split("\n"), [
+            "True True", "True True True True True True True",
+            "True True True"])
+
     def test_running_frame_keeps_no_locals(self):
         # A running function with a frame object: what it creates after the
         # call is freed when it returns, as on stock (a file is flushed and
