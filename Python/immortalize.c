@@ -481,7 +481,9 @@ traverse(PyObject *op, walk_state *st)
         VISIT(((PyDescrObject *)op)->d_qualname);
         return 0;
     }
-    if (PyModule_Check(op)) {
+    if (PyModule_CheckExact(op)) {
+        /* A subclass's instances are rare, and their md_name is the
+           __name__ of their dict as well. */
         VISIT(((PyModuleObject *)op)->md_name);
         return 0;
     }
