@@ -148,8 +148,12 @@ _PyObject_SealedBlock(const void *addr, char **block, size_t *size)
             return 2;
         }
         size_t bsize = INDEX2SIZE(pool->szidx);
+        uintptr_t start = blocks + (a - blocks) / bsize * bsize;
+        if (start + bsize > (uintptr_t)pool + POOL_SIZE) {
+            return 2;           // the pool's tail, past its last block
+        }
         *size = bsize;
-        *block = (char *)(blocks + (a - blocks) / bsize * bsize);
+        *block = (char *)start;
         return 1;
     }
     return 0;

@@ -125,8 +125,12 @@ const char *
 _PyImmortal_AsUTF8AndSize(PyObject *unicode, Py_ssize_t *psize)
 {
     if (utf8_of_immortal == NULL) {
-        utf8_of_immortal = _Py_hashtable_new(_Py_hashtable_hash_ptr,
-                                             _Py_hashtable_compare_direct);
+        /* Raw memory: not in pymalloc's arenas, which a later call would
+           have the workers share. */
+        _Py_hashtable_allocator_t alloc = {PyMem_RawMalloc, PyMem_RawFree};
+        utf8_of_immortal = _Py_hashtable_new_full(
+            _Py_hashtable_hash_ptr, _Py_hashtable_compare_direct,
+            NULL, NULL, &alloc);
         if (utf8_of_immortal == NULL) {
             PyErr_NoMemory();
             return NULL;

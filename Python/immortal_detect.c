@@ -12,6 +12,10 @@
    done. A page is reported once: its first write is the one that copies
    it. sys._immortal_detected_writes() returns what was reported.
 
+   Arm it after faulthandler.enable(), not before: enabling faulthandler
+   later puts its handler in front, and it treats the detector's faults as
+   fatal.
+
    What is not covered: the master's memory outside pymalloc's arenas
    (objects over 512 bytes, buffers of lists, dicts and sets over that
    size, memory extensions allocate with malloc()), static objects. A
@@ -101,8 +105,9 @@ type_of(uintptr_t op, unsigned long *flags)
     return type;
 }
 
-/* The object of the block: after a PyGC_Head if its type is GC, at the
-   start otherwise. */
+/* The object of the block: after a PyGC_Head and the managed dict's two
+   pointers (3.11's pre-header of instances of Python classes), after a
+   PyGC_Head only, or at the start. */
 static void
 identify(write_record *r)
 {
@@ -116,17 +121,23 @@ identify(write_record *r)
         strcpy(r->type_name, "(pool header)");
         return;
     }
-    uintptr_t candidates[2] = {(uintptr_t)block + sizeof(PyGC_Head),
-                               (uintptr_t)block};
-    for (int i = 0; i < 2; i++) {
+    uintptr_t candidates[3] = {
+        (uintptr_t)block + sizeof(PyGC_Head) + 2 * sizeof(PyObject *),
+        (uintptr_t)block + sizeof(PyGC_Head),
+        (uintptr_t)block};
+    for (int i = 0; i < 3; i++) {
         unsigned long flags;
         uintptr_t op = candidates[i];
         if (op + sizeof(PyObject) > (uintptr_t)block + size) {
             continue;
         }
         PyTypeObject *type = type_of(op, &flags);
+        if (type == NULL) {
+            continue;
+        }
         int is_gc = (flags & Py_TPFLAGS_HAVE_GC) != 0;
-        if (type == NULL || is_gc != (i == 0)) {
+        int managed = (flags & Py_TPFLAGS_MANAGED_DICT) != 0;
+        if (is_gc != (i < 2) || managed != (i == 0)) {
             continue;
         }
         Py_ssize_t refcnt;
@@ -170,7 +181,7 @@ report(const write_record *r)
         puts_fd(fd, " object at 0x");
         _Py_DumpHexadecimal(fd, r->object, sizeof(void *) * 2);
         if (r->address < r->object) {
-            puts_fd(fd, " (its PyGC_Head)");
+            puts_fd(fd, " (its pre-header: PyGC_Head or dict pointers)");
         }
         else {
             puts_fd(fd, " (+");
@@ -201,6 +212,20 @@ report(const write_record *r)
     }
 }
 
+static void unprotect_arena(void *start, size_t size, void *arg);
+
+/* Give up: every arena writable again, the previous handler back. */
+static void
+disarm(const char *why)
+{
+    detector.armed = 0;
+    _PyObject_ForEachSealedArena(unprotect_arena, NULL);
+    sigaction(SIGSEGV, &detector.previous, NULL);
+    puts_fd(detector.fd, "immortal write detector: disarmed: ");
+    puts_fd(detector.fd, why);
+    puts_fd(detector.fd, "\n");
+}
+
 static int
 in_protected_memory(uintptr_t a)
 {
@@ -224,10 +249,11 @@ on_fault(int signum, siginfo_t *info, void *context)
         return;
     }
     write_record local, *r = &local;
-    if (detector.n_records < MAX_RECORDS) {
-        r = &detector.records[detector.n_records];
+    size_t index = __atomic_fetch_add(&detector.n_records, 1,
+                                      __ATOMIC_RELAXED);
+    if (index < MAX_RECORDS) {
+        r = &detector.records[index];
     }
-    detector.n_records++;
     r->address = a;
     identify(r);
     report(r);
@@ -235,7 +261,10 @@ on_fault(int signum, siginfo_t *info, void *context)
     if (mprotect((void *)page, detector.page_size,
                  PROT_READ | PROT_WRITE) != 0)
     {
-        sigaction(SIGSEGV, &detector.previous, NULL);
+        /* Each page made writable splits a mapping: past
+           vm.max_map_count mprotect() fails (ENOMEM). Unprotecting whole
+           arenas merges them back. */
+        disarm("too many pages written (vm.max_map_count)");
     }
     errno = saved_errno;
     (void)signum;
@@ -244,6 +273,13 @@ on_fault(int signum, siginfo_t *info, void *context)
 
 
 /* --- Arming --- */
+
+static void
+unprotect_arena(void *start, size_t size, void *arg)
+{
+    (void)mprotect(start, size, PROT_READ | PROT_WRITE);
+    (void)arg;
+}
 
 static void
 protect_arena(void *start, size_t size, void *arg)
@@ -286,9 +322,21 @@ arm(int fd)
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_sigaction = on_fault;
-    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    /* On the alternate stack where there is one (faulthandler's), so that
+       a stack overflow still reaches the previous handler. */
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&action.sa_mask);
-    if (sigaction(SIGSEGV, &action, &detector.previous) != 0) {
+    struct sigaction current;
+    if (sigaction(SIGSEGV, NULL, &current) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    /* A child forked from an armed worker inherits the handler: the one
+       before it is still the parent's previous one, never on_fault. */
+    if (current.sa_sigaction != on_fault) {
+        detector.previous = current;
+    }
+    if (sigaction(SIGSEGV, &action, NULL) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -298,6 +346,7 @@ arm(int fd)
     if (failed) {
         errno = failed;
         PyErr_SetFromErrno(PyExc_OSError);
+        disarm("could not protect the arenas");
         return -1;
     }
     return 0;
@@ -309,6 +358,9 @@ arm(int fd)
 void
 _PyImmortal_DetectorAfterFork(void)
 {
+    /* Forked from an armed worker: still armed (the protection and the
+       handler are inherited), with records of its own. */
+    detector.n_records = 0;
     const char *value = Py_GETENV("PYTHONIMMORTALDETECT");
     if (value == NULL || value[0] == '\0') {
         return;

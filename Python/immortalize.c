@@ -90,8 +90,9 @@ typedef struct {
 } walk_state;
 
 /* Has a walk started in this process (or in the parent it was forked
-   from), finished or not? */
+   from), finished or not? Did the last one fail? */
 static int walked_before = 0;
+static int walk_failed = 0;
 
 
 /* --- Making one object immortal and read-only --- */
@@ -241,9 +242,6 @@ holds_untraversed(walk_state *st, PyTypeObject *tp)
         if (t == st->timezone_type) {
             return UNTRAVERSED_TIMEZONE;
         }
-        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
-            break;
-        }
     }
     return UNTRAVERSED_NONE;
 }
@@ -303,9 +301,23 @@ find_datetime_types(walk_state *st)
     PyObject *dict = PyModule_GetDict(mod);
     PyObject *types[3];
     const char *names[3] = {"datetime", "time", "timezone"};
+    const char *tp_names[3] = {"datetime.datetime", "datetime.time",
+                               "datetime.timezone"};
+    const Py_ssize_t sizes[3] = {sizeof(PyDateTime_DateTime),
+                                 sizeof(PyDateTime_Time),
+                                 sizeof(timezone_layout)};
     for (int i = 0; i < 3; i++) {
+        /* The module's own static types, not whatever was assigned to
+           its attributes: the walk reads their instances' layouts. */
         types[i] = PyDict_GetItemString(dict, names[i]);
         if (types[i] == NULL || !PyType_Check(types[i])) {
+            return;
+        }
+        PyTypeObject *t = (PyTypeObject *)types[i];
+        if ((t->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            || strcmp(t->tp_name, tp_names[i]) != 0
+            || t->tp_basicsize != sizes[i])
+        {
             return;
         }
     }
@@ -323,10 +335,21 @@ find_datetime_types(walk_state *st)
 static int
 revisit(walk_state *st, PyObject *op)
 {
-    if (_PyImmortal_IsStatic(op) || !PyDict_Check(op)
-        || _PyObject_GC_IS_TRACKED(op))
-    {
+    if (_PyImmortal_IsStatic(op)) {
         return 0;
+    }
+    if (!(PyDict_Check(op) && !_PyObject_GC_IS_TRACKED(op))) {
+        /* After a failed walk, an object it walked fully may hold one it
+           gave its count back (abandon()): enter every immortal container
+           no list leads to again, once. */
+        PyTypeObject *tp = Py_TYPE(op);
+        if (!walk_failed
+            || !((PyObject_IS_GC(op) && !_PyObject_GC_IS_TRACKED(op))
+                 || tp == &PyCode_Type
+                 || holds_untraversed(st, tp) != UNTRAVERSED_NONE))
+        {
+            return 0;
+        }
     }
     if (_Py_hashtable_get_entry(st->revisited, op) != NULL) {
         return 0;
@@ -345,8 +368,18 @@ visit(PyObject *op, void *arg)
     if (_Py_IsImmortal(op)) {
         /* Deep-frozen code (the frozen stdlib modules) was immortal from
            the start, but still warms up and specializes. */
-        if (Py_IS_TYPE(op, &PyCode_Type) && _PyImmortal_IsStatic(op)) {
-            _PyImmortal_FreezeCode((PyCodeObject *)op);
+        if (Py_IS_TYPE(op, &PyCode_Type)) {
+            PyCodeObject *co = (PyCodeObject *)op;
+            if (_PyImmortal_IsStatic(op)) {
+                _PyImmortal_FreezeCode(co);
+            }
+            /* co_code is made, and cached in the code object, on first
+               access (after an earlier walk, maybe). */
+            if (co->_co_code != NULL && !_Py_IsImmortal(co->_co_code)
+                && visit(co->_co_code, st) < 0)
+            {
+                return -1;
+            }
         }
         if (st->revisited != NULL && !PyUnicode_CheckExact(op)) {
             return revisit(st, op);
@@ -487,11 +520,10 @@ traverse(PyObject *op, walk_state *st)
         VISIT(((PyModuleObject *)op)->md_name);
         return 0;
     }
-    /* A Python subclass of a type that is not a collector one
-       (datetime). */
-    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && tp->tp_base != NULL
-        && !(tp->tp_base->tp_flags & Py_TPFLAGS_HAVE_GC))
-    {
+    /* A Python subclass (at any depth) of a type that is not a collector
+       one (datetime): a walk of the base chain, for heap types' instances
+       only, and only when _datetime is loaded. */
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && st->datetime_type != NULL) {
         enum untraversed what = holds_untraversed(st, tp);
         if (what != UNTRAVERSED_NONE) {
             return visit_untraversed(op, what, st);
@@ -837,6 +869,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
        could start a collection, or land in an arena about to be sealed. */
     walk_state st = {0};
     PyObject *stats = NULL;
+    int heap_walk_done = 0;
     _PyImmortal_ResetMortalRule();
     if (walked_before) {
         _Py_hashtable_allocator_t alloc = {PyMem_RawMalloc, PyMem_RawFree};
@@ -860,6 +893,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     {
         goto done;
     }
+    heap_walk_done = 1;
     /* Each child forked from now on seals pymalloc's arenas. */
     size_t sealed = _PyObject_ArenaBytesInUse();
     heap_immortalized = 1;
@@ -870,6 +904,8 @@ done:
     if (stats == NULL) {
         abandon(&st);
     }
+    /* Also when only the stats failed: the walk itself finished. */
+    walk_failed = (stats == NULL && !heap_walk_done);
     if (st.revisited != NULL) {
         _Py_hashtable_destroy(st.revisited);
     }

@@ -157,6 +157,26 @@ class DetectorTest(unittest.TestCase):
                           report)
             self.assertRegex(report, r"line \d+ in child")
 
+    def test_fault_in_a_worker_of_a_worker_still_crashes(self):
+        # A child forked from an armed worker inherits the handler; a fault
+        # that is not the detector's still reaches the default handler
+        # instead of looping in the detector's.
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = run("""
+                import ctypes, signal
+                sys.immortalize_heap()
+                def child():
+                    pid = os.fork()
+                    if pid == 0:
+                        ctypes.string_at(0)
+                        os._exit(0)
+                    _, status = os.waitpid(pid, 0)
+                    print(os.WIFSIGNALED(status) and
+                          os.WTERMSIG(status) == signal.SIGSEGV)
+                in_worker(child)
+            """, PYTHONIMMORTALDETECT=os.path.join(tmp, "w"))
+        self.assertEqual(out.strip(), "True")
+
     def test_only_in_a_worker(self):
         out, err = run("""
             import sys

@@ -184,7 +184,9 @@ class ShapesTest(unittest.TestCase):
                 datetime.timedelta(hours=5), fresh("U", "V")))
             class MyDateTime(datetime.datetime):
                 pass
-            mine = MyDateTime(2020, 1, 1, tzinfo=datetime.timezone(
+            class Deeper(MyDateTime):
+                pass
+            mine = Deeper(2020, 1, 1, tzinfo=datetime.timezone(
                 datetime.timedelta(hours=7), fresh("W", "X")))
             del tz
             r = range(10**20, 10**21, 7)
