@@ -73,7 +73,8 @@ def pip_env(pip_cache):
 
 def pinned():
     """(name, version, [sha256, ...]) of each line of wheels.txt."""
-    text = open(WHEELS_TXT).read().replace("\\\n", " ")
+    with open(WHEELS_TXT) as f:
+        text = f.read().replace("\\\n", " ")
     out = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
