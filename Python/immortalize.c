@@ -93,6 +93,10 @@ typedef struct {
    from), finished or not? Did the last one fail? */
 static int walked_before = 0;
 static int walk_failed = 0;
+/* The dict version counter when the last walk finished: every mutation
+   gives a dict a newer version (PEP 509), so an untracked immortal dict
+   whose version is not above it has not changed since it was walked. */
+static uint64_t dict_version_walked = 0;
 
 
 /* --- Making one object immortal and read-only --- */
@@ -338,7 +342,14 @@ revisit(walk_state *st, PyObject *op)
     if (_PyImmortal_IsStatic(op)) {
         return 0;
     }
-    if (!(PyDict_Check(op) && !_PyObject_GC_IS_TRACKED(op))) {
+    if (PyDict_Check(op) && !_PyObject_GC_IS_TRACKED(op)) {
+        if (!walk_failed
+            && ((PyDictObject *)op)->ma_version_tag <= dict_version_walked)
+        {
+            return 0;
+        }
+    }
+    else {
         /* After a failed walk, an object it walked fully may hold one it
            gave its count back (abandon()): enter every immortal container
            no list leads to again, once. */
@@ -894,6 +905,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
         goto done;
     }
     heap_walk_done = 1;
+    dict_version_walked = _pydict_global_version;
     /* Each child forked from now on seals pymalloc's arenas. */
     size_t sealed = _PyObject_ArenaBytesInUse();
     heap_immortalized = 1;
