@@ -129,8 +129,8 @@ make_immortal(walk_state *st, PyObject *op, enum immortal_kind kind)
 }
 
 /* Make op mortal again with the count it had (0: leave it immortal).
-   What _PyImmortal_PrepareReadOnly() assigned stays: it is what the runtime would assign
-   on first use anyway. */
+   What _PyImmortal_PrepareReadOnly() assigned stays: it is what the
+   runtime would assign on first use anyway. */
 static void
 undo(PyObject *op, Py_ssize_t refcnt)
 {
@@ -196,10 +196,6 @@ abandon(walk_state *st)
     }
 }
 
-/* The visitproc of the walk: make a referent immortal. A tracked container
-   is left to the walk of the collector's lists, which reaches every one of
-   them; anything else is made immortal here and, if it holds references,
-   stacked for drain(). */
 /* References tp_traverse does not report (Doc/immortal/traverse-audit.md),
    in the types whose instances a warm heap keeps. The layouts of range
    (Objects/rangeobject.c) and datetime.timezone (Modules/_datetimemodule.c)
@@ -221,7 +217,8 @@ typedef struct {
 enum untraversed {
     UNTRAVERSED_NONE,
     UNTRAVERSED_RANGE,
-    UNTRAVERSED_DATETIME,       // datetime.datetime and datetime.time
+    UNTRAVERSED_DATETIME,
+    UNTRAVERSED_TIME,
     UNTRAVERSED_TIMEZONE,
 };
 
@@ -240,8 +237,11 @@ holds_untraversed(walk_state *st, PyTypeObject *tp)
        which are collector objects whose tp_traverse visits only their
        own dict). */
     for (PyTypeObject *t = tp; t != NULL; t = t->tp_base) {
-        if (t == st->datetime_type || t == st->time_type) {
+        if (t == st->datetime_type) {
             return UNTRAVERSED_DATETIME;
+        }
+        if (t == st->time_type) {
+            return UNTRAVERSED_TIME;
         }
         if (t == st->timezone_type) {
             return UNTRAVERSED_TIMEZONE;
@@ -267,10 +267,12 @@ visit_untraversed(PyObject *op, enum untraversed what, walk_state *st)
     }
     case UNTRAVERSED_DATETIME:
         if (_PyDateTime_HAS_TZINFO(op)) {
-            refs[0] = (Py_TYPE(op) == st->time_type
-                       || PyType_IsSubtype(Py_TYPE(op), st->time_type))
-                      ? ((PyDateTime_Time *)op)->tzinfo
-                      : ((PyDateTime_DateTime *)op)->tzinfo;
+            refs[0] = ((PyDateTime_DateTime *)op)->tzinfo;
+        }
+        break;
+    case UNTRAVERSED_TIME:
+        if (_PyDateTime_HAS_TZINFO(op)) {
+            refs[0] = ((PyDateTime_Time *)op)->tzinfo;
         }
         break;
     case UNTRAVERSED_TIMEZONE:
@@ -333,9 +335,9 @@ find_datetime_types(walk_state *st)
 /* An immortal object an earlier walk made so: enter it again if no list
    of the collector leads to it and it may have changed. A dict the
    collector does not track (its values were all atoms) can be given new
-   mortal keys and values and stay untracked. An untracked tuple or a code
-   object cannot change, and an earlier walk, even a failed one, walked it
-   fully (abandon()). */
+   mortal keys and values and stay untracked; its version says whether it
+   did. An untracked tuple, a code object or the other objects walked by
+   hand cannot change: they are entered again only after a failed walk. */
 static int
 revisit(walk_state *st, PyObject *op)
 {
@@ -372,6 +374,10 @@ revisit(walk_state *st, PyObject *op)
     return push(st, op, 0);
 }
 
+/* The visitproc of the walk: make a referent immortal. A tracked container
+   is left to the walk of the collector's lists, which reaches every one of
+   them; anything else is made immortal here and, if it holds references,
+   stacked for drain(). */
 static int
 visit(PyObject *op, void *arg)
 {
@@ -866,8 +872,8 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
         return NULL;
     }
 
-    walk_state datetime_types = {0};
-    find_datetime_types(&datetime_types);
+    walk_state st = {0};
+    find_datetime_types(&st);
 
     _PyTime_t t0 = _PyTime_GetPerfCounter();
     Py_ssize_t collected = _PyGC_ImmortalizeCollect(tstate);
@@ -878,7 +884,6 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
 
     /* From here on no object is allocated until the stats: an allocation
        could start a collection, or land in an arena about to be sealed. */
-    walk_state st = {0};
     PyObject *stats = NULL;
     int heap_walk_done = 0;
     _PyImmortal_ResetMortalRule();
@@ -893,9 +898,6 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
         }
     }
     walked_before = 1;
-    st.datetime_type = datetime_types.datetime_type;
-    st.time_type = datetime_types.time_type;
-    st.timezone_type = datetime_types.timezone_type;
     if (_PyImmortal_BuildMortalSet(interp) < 0
         || walk_static_types(&st) < 0
         || walk_frames(interp, &st) < 0
