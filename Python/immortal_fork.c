@@ -42,6 +42,9 @@ _PyImmortal_AfterForkChild(PyInterpreterState *interp)
        child allocates elsewhere and forgets what it frees there. Without
        memory for the table it runs unsealed: correct, only less shared. */
     (void)_PyObject_SealArenas();
+    /* And its raw memory comes from mappings of its own
+       (Python/immortal_alloc.c). */
+    _PyImmortal_AllocAfterFork();
     /* The free lists hand out memory behind pymalloc's back, blocks of
        the sealed arenas: the child starts with empty ones (what they held
        is forgotten, unwritten). */

@@ -765,6 +765,9 @@ static PyStructSequence_Field stats_fields[] = {
                      "forked afterwards seals"},
     {"collect_seconds", "seconds the collection took"},
     {"seconds", "seconds the whole call took, collection included"},
+    {"worker_allocator", "what processes forked afterwards allocate raw "
+                         "memory with: 'mimalloc' (mappings of their own) "
+                         "or 'malloc' (reuses the master's free memory)"},
     {0}
 };
 
@@ -772,7 +775,7 @@ static PyStructSequence_Desc stats_desc = {
     "sys.immortalize_heap_stats",
     "What sys.immortalize_heap() did.",
     stats_fields,
-    14
+    15
 };
 
 static int
@@ -810,7 +813,7 @@ make_stats(walk_state *st, Py_ssize_t collected, size_t sealed,
     for (int k = 0; k < NUM_KINDS; k++) {
         total += st->kinds[k];
     }
-    PyObject *values[14] = {
+    PyObject *values[15] = {
         PyLong_FromSsize_t(total),
         PyLong_FromSsize_t(st->kinds[KIND_TRACKED]),
         PyLong_FromSsize_t(st->kinds[KIND_UNTRACKED]),
@@ -825,10 +828,11 @@ make_stats(walk_state *st, Py_ssize_t collected, size_t sealed,
         PyLong_FromSize_t(sealed),
         PyFloat_FromDouble(_PyTime_AsSecondsDouble(t1 - t0)),
         PyFloat_FromDouble(_PyTime_AsSecondsDouble(t2 - t0)),
+        PyUnicode_FromString(_PyImmortal_WorkerAllocatorName()),
     };
-    for (int i = 0; i < 14; i++) {
+    for (int i = 0; i < 15; i++) {
         if (values[i] == NULL) {
-            for (int j = i; j < 14; j++) {
+            for (int j = i; j < 15; j++) {
                 Py_XDECREF(values[j]);
             }
             Py_DECREF(stats);
@@ -869,6 +873,10 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     /* The stats type first, so that the walk covers it (and its entry in
        object's subclasses) like everything else. */
     if (init_stats_type() < 0) {
+        return NULL;
+    }
+    /* Before the walk: loading it allocates, and may warn. */
+    if (_PyImmortal_LoadWorkerAllocator() < 0) {
         return NULL;
     }
 

@@ -49,6 +49,26 @@ _PyImmortal_ObjectArray_Append(_PyImmortal_ObjectArray *a, PyObject *op,
    immortalized by a parent needs (Python/immortal_fork.c). */
 extern void _PyImmortal_AfterForkChild(PyInterpreterState *interp);
 
+/* --- A worker's raw allocator (Python/immortal_alloc.c) --- */
+
+/* Nonzero in a process forked after sys.immortalize_heap() once it has
+   switched PyMem_RawMalloc() and friends to mimalloc (obmalloc.c's raw
+   allocator tests it). */
+extern int _PyImmortal_worker_alloc;
+extern void *_PyImmortal_RawMalloc(size_t size);
+extern void *_PyImmortal_RawCalloc(size_t nelem, size_t elsize);
+extern void *_PyImmortal_RawRealloc(void *ptr, size_t size);
+extern void _PyImmortal_RawFree(void *ptr);
+
+/* In the master, by sys.immortalize_heap(): load the allocator workers
+   will use. Returns 0, or -1 with an exception set when it cannot be
+   loaded and the RuntimeWarning saying so was turned into an error. */
+extern int _PyImmortal_LoadWorkerAllocator(void);
+/* "mimalloc" once loaded, else "malloc". */
+extern const char *_PyImmortal_WorkerAllocatorName(void);
+/* In the child, from _PyImmortal_AfterForkChild(). */
+extern void _PyImmortal_AllocAfterFork(void);
+
 /* --- Read-only in use (Python/immortal_readonly.c) --- */
 
 /* Assign what the runtime would write to op on first use (its hash,

@@ -18,6 +18,9 @@ packages=(
     # pre-fork servers the tests run the fork under (test_immortal_prefork),
     # and the server benchmark's load generator
     uwsgi-core uwsgi-plugin-python3 gunicorn python3-django wrk
+    # the allocator of workers forked after sys.immortalize_heap()
+    # (Python/immortal_alloc.c loads it at run time)
+    libmimalloc2.0
     # binary extensions built for stock 3.11 (test_immortal_extensions)
     python3-numpy python3-lxml python3-yaml python3-psutil python3-markupsafe
     python3-cryptography python3-msgpack python3-simplejson python3-regex

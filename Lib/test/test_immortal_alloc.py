@@ -1,0 +1,239 @@
+"""A worker's raw allocations (past pymalloc's 512 bytes) never come from
+its master's memory: a process forked after sys.immortalize_heap()
+allocates them with mimalloc, in mappings of its own, and forgets what it
+frees of the master's (Python/immortal_alloc.c).
+
+Each test runs in a fresh interpreter that builds a heap, immortalizes it
+and forks. PYTHONIMMORTALALLOC=malloc keeps workers on glibc: the same
+checks then see the reuse, which shows that they would catch it.
+"""
+
+import os
+import sys
+import textwrap
+import unittest
+from test.support import script_helper
+
+if not hasattr(sys, "immortalize_heap"):
+    raise unittest.SkipTest("needs Immortal CPython")
+if not sys.platform.startswith("linux"):
+    raise unittest.SkipTest("the worker allocator is written for Linux")
+
+
+FORK = """
+import os, sys
+def in_worker(child):
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child()
+            sys.stdout.flush()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, status
+"""
+
+
+def run(code, **env):
+    env.setdefault("__cleanenv", True)
+    res = script_helper.assert_python_ok(
+        "-X", "faulthandler", "-c", FORK + textwrap.dedent(code), **env)
+    return res.out.decode(), res.err.decode()
+
+
+# The master leaves holes in glibc's heap: 4000 buffers of 1-3 KiB of
+# which every other one is freed. The worker allocates the same sizes.
+# Printed: how many of its new buffers lie inside a range the master's
+# buffers (live or freed) had, and how [heap]'s private dirty memory grew.
+REUSE = """
+    def heap_private_dirty():
+        with open("/proc/self/smaps") as f:
+            lines = f.read().splitlines()
+        for i, line in enumerate(lines):
+            if line.endswith("[heap]"):
+                for l in lines[i + 1:]:
+                    if l.startswith("Private_Dirty:"):
+                        return int(l.split()[1])
+        return 0
+
+    bufs = [bytes(1000 + (i % 3) * 1000) for i in range(4000)]
+    ranges = sorted((id(b), id(b) + len(b) + 33) for b in bufs)
+    del bufs[::2]
+    stats = sys.immortalize_heap()
+    print("allocator", stats.worker_allocator)
+
+    import bisect
+    starts = [r[0] for r in ranges]
+    def in_master_range(addr):
+        i = bisect.bisect_right(starts, addr) - 1
+        return i >= 0 and addr < ranges[i][1]
+
+    def child():
+        before = heap_private_dirty()
+        mine = [bytes(1000 + (i % 3) * 1000) for i in range(4000)]
+        reused = sum(in_master_range(id(b)) for b in mine)
+        for rnd in range(20):
+            churn = [bytearray(3000) for i in range(500)]
+            del churn
+        print("reused", reused)
+        print("heap_growth_kib", heap_private_dirty() - before)
+"""
+
+
+class WorkerAllocatorTest(unittest.TestCase):
+
+    def reuse(self, **env):
+        out, err = run(textwrap.dedent(REUSE) + "\nin_worker(child)\n", **env)
+        self.assertEqual(err, "")
+        return dict(line.split() for line in out.splitlines())
+
+    def test_worker_does_not_reuse_master_memory(self):
+        got = self.reuse()
+        self.assertEqual(got["allocator"], "mimalloc")
+        self.assertEqual(int(got["reused"]), 0)
+        # glibc's own bookkeeping may touch a page or two.
+        self.assertLess(int(got["heap_growth_kib"]), 64)
+
+    def test_control_malloc_reuses_master_memory(self):
+        # The checks above see reuse where it happens.
+        got = self.reuse(PYTHONIMMORTALALLOC="malloc")
+        self.assertEqual(got["allocator"], "malloc")
+        self.assertGreater(int(got["reused"]), 1000)
+        self.assertGreater(int(got["heap_growth_kib"]), 1000)
+
+    def test_missing_library_warns(self):
+        res = script_helper.assert_python_ok(
+            "-c", "import sys; print(sys.immortalize_heap().worker_allocator)",
+            __cleanenv=True, PYTHONIMMORTALALLOC="/nonexistent/libmimalloc.so")
+        self.assertEqual(res.out.decode().strip(), "malloc")
+        err = res.err.decode()
+        self.assertIn("RuntimeWarning", err)
+        self.assertIn("cannot use /nonexistent/libmimalloc.so", err)
+
+    def test_missing_library_error_with_W_error(self):
+        res = script_helper.assert_python_failure(
+            "-W", "error", "-c", "import sys; sys.immortalize_heap()",
+            __cleanenv=True, PYTHONIMMORTALALLOC="/nonexistent/libmimalloc.so")
+        self.assertIn("RuntimeWarning: sys.immortalize_heap(): cannot use",
+                      res.err.decode())
+
+    def test_master_buffers_in_worker(self):
+        # The worker grows, shrinks, frees and reads buffers the master
+        # allocated with glibc: realloc copies them, free forgets them.
+        out, err = run("""
+            import array
+            class Held:
+                def __del__(self):
+                    pass
+            big = list(range(5000))
+            text = "x" * 100_000
+            arr = array.array("q", range(10_000))
+            held = Held()
+            held.buf = bytearray(b"m" * 50_000)
+            held.items = list(range(3000))
+            sys.immortalize_heap()
+            def child():
+                big.extend(range(5000, 20000))
+                assert big == list(range(20000))
+                del big[100:]
+                assert big == list(range(100))
+                arr.extend(range(10_000, 20_000))
+                assert arr.tolist() == list(range(20_000))
+                assert text.count("x") == 100_000
+                global held
+                buf, items = held.buf, held.items
+                buf.extend(b"w" * 100_000)
+                assert buf[:50_000] == b"m" * 50_000
+                assert buf[50_000:] == b"w" * 100_000
+                items.append(-1)
+                del held, buf, items
+                import gc; gc.collect()
+                print("ok")
+            in_worker(child)
+            assert big == list(range(5000))
+            assert len(arr) == 10_000 and held.buf == b"m" * 50_000
+            print("master ok")
+        """)
+        self.assertEqual(out.splitlines(), ["ok", "master ok"])
+
+    def test_threads_and_grandchild(self):
+        out, err = run("""
+            import threading
+            warm = {i: bytes(700) for i in range(2000)}
+            sys.immortalize_heap()
+            def work(n, out):
+                d = {}
+                for r in range(30):
+                    d = {i: bytearray(600 + i % 900) for i in range(300)}
+                    lst = [str(i) * 50 for i in range(300)]
+                    del lst
+                out.append(sum(len(v) for v in d.values()))
+            def child():
+                results = []
+                ts = [threading.Thread(target=work, args=(i, results))
+                      for i in range(4)]
+                for t in ts: t.start()
+                for t in ts: t.join()
+                assert len(set(results)) == 1, results
+                # A worker's own child frees and reallocates the worker's
+                # mimalloc blocks and the master's glibc ones.
+                grand = {i: bytes(900) for i in range(1000)}
+                def grandchild():
+                    grand.clear()
+                    warm.clear()
+                    more = [bytearray(5000) for i in range(1000)]
+                    print("grandchild", len(more))
+                in_worker(grandchild)
+                assert len(grand) == 1000 and len(warm) == 2000
+                print("worker", results[0])
+            in_worker(child)
+        """)
+        self.assertIn("grandchild 1000", out)
+        self.assertIn("worker", out)
+
+    def test_tracemalloc_in_worker(self):
+        out, err = run("""
+            import tracemalloc
+            sys.immortalize_heap()
+            def child():
+                tracemalloc.start()
+                data = [bytes(4096) for i in range(100)]
+                size, peak = tracemalloc.get_traced_memory()
+                assert size > 100 * 4096, size
+                del data
+                tracemalloc.stop()
+                print("ok")
+            in_worker(child)
+        """)
+        self.assertEqual(out.split(), ["ok"])
+
+    def test_stdlib_tests_in_worker(self):
+        # Some of the regression suite, run in a worker: its containers
+        # grow past pymalloc's sizes and shrink again all the time.
+        out, err = run("""
+            import unittest
+            from test import test_dict, test_list, test_set, test_bytes
+            from test import test_deque, test_array, test_bigmem
+            sys.immortalize_heap()
+            def child():
+                loader = unittest.TestLoader()
+                suite = unittest.TestSuite(
+                    loader.loadTestsFromModule(m) for m in
+                    (test_dict, test_list, test_set, test_bytes,
+                     test_deque, test_array, test_bigmem))
+                result = unittest.TextTestRunner(
+                    stream=sys.stdout, verbosity=0).run(suite)
+                print("run", result.testsRun, "failures",
+                      len(result.failures) + len(result.errors))
+                assert result.wasSuccessful()
+            in_worker(child)
+        """)
+        self.assertRegex(out, r"run \d+ failures 0")
+
+
+if __name__ == "__main__":
+    unittest.main()
