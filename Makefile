@@ -6,6 +6,7 @@
 #   make debug            --with-pydebug builds    -> build/immortal-debug/python
 #   make servers          both as libpython3.11.so -> build/prefix/{immortal,stock}/
 #   make serverbench      Django under uWSGI and gunicorn, stock vs fork: memory, req/s
+#   make realapp          a real site (Wagtail 7.0 from PyPI) the same way, 3 configurations
 #   make stock-debug                               -> build/stock-debug/python
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
@@ -41,7 +42,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared servers serverbench \
+	immortal-shared stock-shared servers serverbench realapp \
 	install demo probe corpus bench bench-wall devtree export clean deps
 
 all: immortal
@@ -92,6 +93,14 @@ PYPERF_ARGS = $(if $(PYPERFORMANCE),--pyperformance $(PYPERFORMANCE)) \
 serverbench: servers stock
 	build/stock/python $(TOOLS)/servers/serverbench.py \
 		--svg build/serverbench.svg --json build/serverbench.json $(SERVERBENCHOPTS)
+
+# A real application: Wagtail 7.0 on Django 4.2 under gunicorn and uWSGI,
+# stock twin / stock + gc.freeze() / fork (Doc/immortal/servers.md); the
+# first run needs PyPI.
+REALAPPOPTS ?=
+realapp: servers stock
+	build/stock/python $(TOOLS)/servers/realapp.py \
+		--svg build/realapp.svg --json build/realapp.json $(REALAPPOPTS)
 
 # The PyPI wheel corpus on both twins, and the serializers' private memory
 # in a worker (Doc/immortal/wheels.md); test_immortal_wheels runs the first
