@@ -26,9 +26,21 @@
    - realloc of a master's chunk: a new mimalloc block, the bytes copied,
      the old chunk forgotten (malloc_usable_size() only reads its header).
 
-   The master keeps glibc: its speed and its memory are stock's. Memory
-   that C code allocates with malloc() itself, not through PyMem, stays on
-   glibc. Doc/immortal/immortalize-heap.md has the measurements.
+   The master keeps glibc: its speed and its memory are stock's.
+
+   C libraries allocate with malloc() itself (SQLite on every query,
+   OpenSSL, libxml2, libpq, numpy's array data): this file also defines
+   malloc(), free() and the rest of glibc's allocation interface for the
+   whole process, as a replacement allocator does (glibc documents ELF
+   interposition for that). They forward to glibc's own entry points
+   (__libc_malloc() ...) until the process is a worker, then follow the
+   rules above. The interposition takes effect where libpython comes
+   before libc in the lookup order: the python executable, a shared
+   libpython loaded by the executable; not a libpython that a host
+   program dlopen()s (uWSGI's plugin: there LD_PRELOAD=libpython3.11.so
+   puts it first), where PyMem still moves and C libraries stay on glibc.
+   Sanitizer builds keep their own malloc(). Doc/immortal/immortalize-heap.md
+   has the measurements.
 
    PYTHONIMMORTALALLOC, read by the call in the master: unset or
    "mimalloc" loads libmimalloc.so.2; "malloc" keeps workers on glibc (to
@@ -38,10 +50,17 @@
 #include "pycore_immortal_heap.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>               // malloc_usable_size()
 #include <string.h>
+#include <unistd.h>               // sysconf()
 
 #define MIMALLOC_SONAME "libmimalloc.so.2"
+
+#if defined(__GLIBC__) && !defined(_Py_ADDRESS_SANITIZER) \
+    && !defined(_Py_MEMORY_SANITIZER) && !defined(_Py_THREAD_SANITIZER)
+#  define INTERPOSE_MALLOC 1
+#endif
 
 int _PyImmortal_worker_alloc = 0;
 
@@ -51,6 +70,8 @@ static struct {
     void *(*realloc)(void *, size_t);
     void (*free)(void *);
     _Bool (*owns)(const void *);
+    void *(*malloc_aligned)(size_t, size_t);
+    size_t (*usable_size)(const void *);
 } mi;
 
 /* Loaded, and the name it was loaded as (for the stats). */
@@ -62,6 +83,26 @@ is_worker_block(void *ptr)
 {
     return mi.owns(ptr);
 }
+
+#ifdef INTERPOSE_MALLOC
+/* Ours replaces the name: glibc's, found once (dlsym() may allocate,
+   which only reaches __libc_malloc()). */
+static size_t (*libc_usable_size)(void *) = NULL;
+
+static size_t
+glibc_usable_size(void *ptr)
+{
+    if (libc_usable_size == NULL) {
+        *(void **)&libc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
+        if (libc_usable_size == NULL) {
+            abort();
+        }
+    }
+    return libc_usable_size(ptr);
+}
+#else
+#  define glibc_usable_size(ptr) malloc_usable_size(ptr)
+#endif
 
 void *
 _PyImmortal_RawMalloc(size_t size)
@@ -83,7 +124,7 @@ _PyImmortal_RawRealloc(void *ptr, size_t size)
     }
     void *moved = mi.malloc(size);
     if (moved != NULL) {
-        size_t old = malloc_usable_size(ptr);
+        size_t old = glibc_usable_size(ptr);
         memcpy(moved, ptr, old < size ? old : size);
     }
     return moved;
@@ -97,6 +138,31 @@ _PyImmortal_RawFree(void *ptr)
     }
 }
 
+
+/* mimalloc 2.0 decommits the pages a worker frees 25 ms later, at its
+   next operation on that segment after the delay: in a worker between
+   requests that is often never, and a Wagtail worker kept 11 MiB of freed
+   pages. Without the delay it keeps 2 MiB and serves as fast
+   (Doc/immortal/immortalize-heap.md). Option 15 is decommit_delay in 2.0,
+   purge_delay (the same setting) in 2.1; mimalloc has read its options
+   from the environment when it was loaded, so one set there is left as
+   it is. */
+static void
+tune(void *lib)
+{
+    int (*version)(void);
+    void (*set)(int, long);
+    *(void **)&version = dlsym(lib, "mi_version");
+    *(void **)&set = dlsym(lib, "mi_option_set");
+    if (version != NULL && set != NULL
+        && version() >= 200 && version() < 300
+        && getenv("MIMALLOC_DECOMMIT_DELAY") == NULL
+        && getenv("MIMALLOC_RESET_DELAY") == NULL
+        && getenv("MIMALLOC_PURGE_DELAY") == NULL)
+    {
+        set(15, 0);
+    }
+}
 
 int
 _PyImmortal_LoadWorkerAllocator(void)
@@ -117,9 +183,9 @@ _PyImmortal_LoadWorkerAllocator(void)
     if (lib != NULL) {
         static const char *names[] = {
             "mi_malloc", "mi_calloc", "mi_realloc", "mi_free",
-            "mi_is_in_heap_region"};
-        void *syms[5];
-        for (int i = 0; i < 5 && missing == NULL; i++) {
+            "mi_is_in_heap_region", "mi_malloc_aligned", "mi_usable_size"};
+        void *syms[7];
+        for (int i = 0; i < 7 && missing == NULL; i++) {
             syms[i] = dlsym(lib, names[i]);
             if (syms[i] == NULL) {
                 missing = names[i];
@@ -131,6 +197,9 @@ _PyImmortal_LoadWorkerAllocator(void)
             *(void **)&mi.realloc = syms[2];
             *(void **)&mi.free = syms[3];
             *(void **)&mi.owns = syms[4];
+            *(void **)&mi.malloc_aligned = syms[5];
+            *(void **)&mi.usable_size = syms[6];
+            tune(lib);
             loaded_name = "mimalloc";
             return 0;
         }
@@ -138,7 +207,7 @@ _PyImmortal_LoadWorkerAllocator(void)
     }
     if (why == NULL) {
         why = "it lacks one of mi_malloc, mi_calloc, mi_realloc, mi_free, "
-              "mi_is_in_heap_region";
+              "mi_is_in_heap_region, mi_malloc_aligned, mi_usable_size";
     }
     return PyErr_WarnFormat(
         PyExc_RuntimeWarning, 1,
@@ -162,3 +231,130 @@ _PyImmortal_AllocAfterFork(void)
         _PyImmortal_worker_alloc = 1;
     }
 }
+
+
+#ifdef INTERPOSE_MALLOC
+/* --- malloc() and friends for the whole process --- */
+
+/* glibc exports these for replacement allocators to forward to. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+PyAPI_FUNC(void *)
+malloc(size_t size)
+{
+    if (_PyImmortal_worker_alloc) {
+        return mi.malloc(size);
+    }
+    return __libc_malloc(size);
+}
+
+PyAPI_FUNC(void *)
+calloc(size_t nelem, size_t elsize)
+{
+    if (_PyImmortal_worker_alloc) {
+        return mi.calloc(nelem, elsize);
+    }
+    return __libc_calloc(nelem, elsize);
+}
+
+PyAPI_FUNC(void *)
+realloc(void *ptr, size_t size)
+{
+    if (_PyImmortal_worker_alloc) {
+        return _PyImmortal_RawRealloc(ptr, size);
+    }
+    return __libc_realloc(ptr, size);
+}
+
+PyAPI_FUNC(void *)
+reallocarray(void *ptr, size_t nelem, size_t elsize)
+{
+    size_t size;
+    if (__builtin_mul_overflow(nelem, elsize, &size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+PyAPI_FUNC(void)
+free(void *ptr)
+{
+    if (_PyImmortal_worker_alloc) {
+        _PyImmortal_RawFree(ptr);
+        return;
+    }
+    __libc_free(ptr);
+}
+
+static void *
+aligned(size_t alignment, size_t size)
+{
+    if (_PyImmortal_worker_alloc) {
+        return mi.malloc_aligned(size, alignment);
+    }
+    return __libc_memalign(alignment, size);
+}
+
+PyAPI_FUNC(void *)
+memalign(size_t alignment, size_t size)
+{
+    return aligned(alignment, size);
+}
+
+PyAPI_FUNC(void *)
+aligned_alloc(size_t alignment, size_t size)
+{
+    return aligned(alignment, size);
+}
+
+PyAPI_FUNC(int)
+posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+    if (alignment % sizeof(void *) != 0
+        || (alignment & (alignment - 1)) != 0 || alignment == 0)
+    {
+        return EINVAL;
+    }
+    void *p = aligned(alignment, size);
+    if (p == NULL) {
+        return ENOMEM;
+    }
+    *memptr = p;
+    return 0;
+}
+
+PyAPI_FUNC(void *)
+valloc(size_t size)
+{
+    if (_PyImmortal_worker_alloc) {
+        return mi.malloc_aligned(size, (size_t)sysconf(_SC_PAGESIZE));
+    }
+    return __libc_valloc(size);
+}
+
+PyAPI_FUNC(void *)
+pvalloc(size_t size)
+{
+    if (_PyImmortal_worker_alloc) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        return mi.malloc_aligned((size + page - 1) & ~(page - 1), page);
+    }
+    return __libc_pvalloc(size);
+}
+
+PyAPI_FUNC(size_t)
+malloc_usable_size(void *ptr)
+{
+    if (_PyImmortal_worker_alloc && ptr != NULL && is_worker_block(ptr)) {
+        return mi.usable_size(ptr);
+    }
+    return glibc_usable_size(ptr);
+}
+#endif  /* INTERPOSE_MALLOC */

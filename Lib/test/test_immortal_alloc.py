@@ -1,7 +1,7 @@
-"""A worker's raw allocations (past pymalloc's 512 bytes) never come from
-its master's memory: a process forked after sys.immortalize_heap()
-allocates them with mimalloc, in mappings of its own, and forgets what it
-frees of the master's (Python/immortal_alloc.c).
+"""A worker's raw allocations (past pymalloc's 512 bytes, and C libraries'
+malloc()) never come from its master's memory: a process forked after
+sys.immortalize_heap() allocates them with mimalloc, in mappings of its
+own, and forgets what it frees of the master's (Python/immortal_alloc.c).
 
 Each test runs in a fresh interpreter that builds a heap, immortalizes it
 and forks. PYTHONIMMORTALALLOC=malloc keeps workers on glibc: the same
@@ -104,6 +104,58 @@ class WorkerAllocatorTest(unittest.TestCase):
         self.assertEqual(got["allocator"], "malloc")
         self.assertGreater(int(got["reused"]), 1000)
         self.assertGreater(int(got["heap_growth_kib"]), 1000)
+
+    def test_c_libraries_malloc_in_worker(self):
+        # malloc() itself is ours: C libraries (SQLite here, libc through
+        # ctypes) allocate in the worker's own mappings too.
+        code = textwrap.dedent(REUSE) + textwrap.dedent("""
+            import ctypes, sqlite3
+            libc = ctypes.CDLL(None)
+            libc.malloc.restype = ctypes.c_void_p
+            libc.malloc.argtypes = [ctypes.c_size_t]
+            libc.free.argtypes = [ctypes.c_void_p]
+            libc.realloc.restype = ctypes.c_void_p
+            libc.realloc.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+            master_chunk = libc.malloc(3000)
+            ctypes.memset(master_chunk, 7, 3000)
+            db = sqlite3.connect(":memory:")
+            db.execute("create table t (k integer primary key, v text)")
+            db.executemany("insert into t values (?, ?)",
+                           ((i, "v" * (i % 500)) for i in range(20000)))
+            def child():
+                before = heap_private_dirty()
+                ptrs = [libc.malloc(1000 + i % 2000) for i in range(3000)]
+                reused = sum(in_master_range(p) for p in ptrs)
+                for p in ptrs:
+                    libc.free(p)
+                grown = libc.realloc(master_chunk, 100_000)
+                assert ctypes.string_at(grown, 3000) == b"\x07" * 3000
+                libc.free(grown)
+                for i in range(200):
+                    c = sqlite3.connect(":memory:")
+                    c.execute("create table u (x)")
+                    c.executemany("insert into u values (?)",
+                                  ((str(j) * 20,) for j in range(200)))
+                    c.close()
+                print("reused", reused)
+                print("heap_growth_kib", heap_private_dirty() - before)
+                # The master's connection works in the worker (its page
+                # cache, the master's chunks, is written: not counted).
+                n, = db.execute("select count(*) from t where length(v) > 250"
+                                ).fetchone()
+                assert n == 20000 * 249 // 500, n
+            in_worker(child)
+        """)
+        for alloc in ("mimalloc", "malloc"):
+            with self.subTest(alloc=alloc):
+                out, err = run(code, PYTHONIMMORTALALLOC=alloc)
+                got = dict(line.split() for line in out.splitlines())
+                if alloc == "mimalloc":
+                    self.assertEqual(int(got["reused"]), 0)
+                    self.assertLess(int(got["heap_growth_kib"]), 64)
+                else:
+                    self.assertGreater(int(got["reused"]), 500)
+                    self.assertGreater(int(got["heap_growth_kib"]), 1000)
 
     def test_missing_library_warns(self):
         res = script_helper.assert_python_ok(

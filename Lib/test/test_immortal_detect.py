@@ -87,8 +87,9 @@ class DetectorTest(unittest.TestCase):
     def test_silent_on_fixed_shapes(self):
         # What used to write on use (str keys' refcounts, warm classes'
         # shared keys, long str hashes, UTF-8 forms, lru_cache links, names
-        # held by the method cache) writes nothing in the worker. The one
-        # write left is an lru_cache wrapper's hit counter.
+        # held by the method cache, a full lru_cache evicting) writes
+        # nothing in the worker. The writes left are an lru_cache wrapper's
+        # hit counter and a full cache's dict taking the worker's entries.
         out, err = run("""
             import functools, _testcapi
             d = {"key-%d" % i: i for i in range(20000)}
@@ -105,6 +106,11 @@ class DetectorTest(unittest.TestCase):
                 return [i]
             for i in range(1000):
                 f(i)
+            @functools.lru_cache(maxsize=256)
+            def g(i):
+                return [i]
+            for i in range(256):
+                g(i)                                # full: the next miss evicts
             for i in range(300):
                 getattr(warm[0], "a%d" % i, None)   # names only the cache holds
             def reads():
@@ -120,6 +126,10 @@ class DetectorTest(unittest.TestCase):
                     n += _testcapi.unicode_asutf8andsize(s)[1]
                 for i in range(1000):
                     n += len(f(i))
+                for i in range(1000, 1600):
+                    n += len(g(i))                  # evictions
+                for i in range(256):
+                    n += len(g(i))                  # the master's: still hits
                 for i in range(300):
                     getattr(warm[1], "b%d" % i, None)   # replaces entries
                 return n
@@ -129,14 +139,19 @@ class DetectorTest(unittest.TestCase):
                 reads()
                 reads()
                 writes = sys._immortal_detected_writes()[start:]
-                print([(t, i) for a, t, i in writes])
+                print(sorted({(t, i) for a, t, i in writes}))
+                info = g.cache_info()
+                assert info.hits == 512 and info.currsize == 512, info
             # After the functions: objects the master makes after the call
             # are mortal, and a collection in the worker writes theirs.
             sys.immortalize_heap()
             in_worker(child)
         """)
+        # The full cache's dict takes the worker's entries: its header is
+        # written (its table, grown, is new memory).
         self.assertEqual(out.strip(),
-                         "[('functools._lru_cache_wrapper', True)]", err)
+                         "[('dict', True), ('functools._lru_cache_wrapper', "
+                         "True)]", err)
 
     def test_environment_arms_every_worker(self):
         with tempfile.TemporaryDirectory() as tmp:

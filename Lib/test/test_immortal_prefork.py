@@ -76,10 +76,20 @@ class HelperTest(unittest.TestCase):
 
 
 WSGI_APP = '''
-import json, os, sys
+import ctypes, json, os, sys
 import immortal_prefork
 
 WARM = {"key%d" % i: ["value", i, float(i)] for i in range(1000)}
+
+def malloc_from():
+    # The file whose malloc() the process resolves (libpython's replaces
+    # glibc's where libpython comes first).
+    addr = ctypes.cast(ctypes.CDLL(None).malloc, ctypes.c_void_p).value
+    for line in open("/proc/self/maps"):
+        fields = line.split()
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        if lo <= addr < hi:
+            return os.path.basename(fields[-1])
 
 def application(environ, start_response):
     body = json.dumps({
@@ -89,6 +99,7 @@ def application(environ, start_response):
         "warm_immortal": sys._is_immortal(WARM["key7"]),
         "libpython": [line.split()[-1] for line in open("/proc/self/maps")
                       if "libpython3.11" in line][:1],
+        "malloc": malloc_from(),
         "pid": os.getpid(),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
@@ -172,9 +183,11 @@ class ServerTest(unittest.TestCase):
         "/usr/lib/uwsgi/plugins/python3_plugin.so"),
         "needs Debian's uwsgi-core and uwsgi-plugin-python3")
     def test_uwsgi_runs_the_fork(self):
-        # Debian's plugin, unmodified, loads the fork's libpython.
+        # Debian's plugin, unmodified, loads the fork's libpython; the
+        # recipe's LD_PRELOAD puts its malloc() ahead of libc's.
         env = self.base_env()
         env["LD_LIBRARY_PATH"] = os.path.join(PREFIX, "lib")
+        env["LD_PRELOAD"] = os.path.join(PREFIX, "lib", "libpython3.11.so.1.0")
         env["PYTHONHOME"] = PREFIX
         argv = ["uwsgi", "--plugin", "python3", "--master",
                 "--processes", "2", "--http-socket", f"127.0.0.1:{self.port}",
@@ -188,6 +201,7 @@ class ServerTest(unittest.TestCase):
                          [os.path.join(PREFIX, "lib", "libpython3.11.so.1.0")])
         self.assertEqual(info["prepared"], "immortalize_heap")
         self.assertTrue(info["warm_immortal"])
+        self.assertEqual(info["malloc"], "libpython3.11.so.1.0")
 
     @unittest.skipUnless(os.path.exists(os.path.join(DIST_PACKAGES,
                                                      "gunicorn")),
@@ -206,6 +220,8 @@ class ServerTest(unittest.TestCase):
         self.assertTrue(info["fork"], info)
         self.assertEqual(info["prepared"], "immortalize_heap")
         self.assertTrue(info["warm_immortal"])
+        # The interpreter links libpython ahead of libc.
+        self.assertEqual(info["malloc"], "libpython3.11.so.1.0")
 
 
 @unittest.skipUnless(PREFIX and SERVERS_DIR

@@ -820,8 +820,10 @@ class UseWritesNothingTest(unittest.TestCase):
         self.assertEqual(out.split("\n"), ["True", "True", "True 100", "[]"])
 
     def test_lru_cache_evicts_and_hits_after_the_call(self):
-        # Immortal links are not promoted; the cache still hits, misses,
-        # evicts and stays within maxsize.
+        # Immortal links are not promoted, nor evicted: once the cache is
+        # full the master's entries leave its list, stay in the cache and
+        # stop counting against maxsize; the cache still hits, misses and
+        # evicts its own entries within maxsize.
         out = run("""
             import functools
             calls = []
@@ -835,11 +837,18 @@ class UseWritesNothingTest(unittest.TestCase):
             print([f(i) for i in (0, 1, 2, 3)], len(calls))
             print([f(i) for i in range(4, 12)], len(calls))
             print(f.cache_info().currsize, [f(i) for i in (10, 11)], len(calls))
+            print([f(i) for i in (3, 2, 1, 0)], len(calls))
+            print([f(i) for i in (4, 5)], len(calls), f.cache_info().currsize)
+            f.cache_clear()
+            print([f(i) for i in range(6)], len(calls), f.cache_info().currsize)
         """)
         self.assertEqual(out.split("\n"), [
             "[0, 2, 4, 6] 4",
             "[8, 10, 12, 14, 16, 18, 20, 22] 12",
-            "4 [20, 22] 12"])
+            "8 [20, 22] 12",
+            "[6, 4, 2, 0] 12",
+            "[8, 10] 14 8",
+            "[0, 2, 4, 6, 8, 10] 20 4"])
 
 
 class ErrorsTest(unittest.TestCase):

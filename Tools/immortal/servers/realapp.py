@@ -260,6 +260,10 @@ def server_env(server, config, prefix, venv_python, rundir, helpers):
         paths.append(os.path.join(os.path.dirname(os.path.dirname(
             venv_python)), "lib", "python3.11", "site-packages"))
         env["LD_LIBRARY_PATH"] = os.path.join(prefix, "lib")
+        # libpython's malloc() ahead of libc's (Doc/immortal/servers.md);
+        # on the stock twin it changes nothing.
+        env["LD_PRELOAD"] = os.path.join(prefix, "lib",
+                                         "libpython3.11.so.1.0")
         env["PYTHONHOME"] = prefix
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
@@ -351,6 +355,19 @@ def check_first_url(port):
         raise Failure(f"GET {url}: HTTP {status}")
 
 
+def privmap_worker(worker, master, rundir):
+    """Tools/immortal/privmap.py on one worker, at the end of the load:
+    what its private pages hold (rundir/privmap.txt and .json)."""
+    tool = os.path.join(os.path.dirname(HERE), "privmap.py")
+    for ext, extra in (("txt", []), ("json", ["--json"])):
+        out = os.path.join(rundir, f"privmap.{ext}")
+        with open(out, "w") as f:
+            subprocess.run([sys.executable, tool, str(worker), "--master",
+                            str(master)] + extra, stdout=f,
+                           stderr=subprocess.STDOUT, timeout=300)
+    say(f"privmap of worker {worker}: {os.path.join(rundir, 'privmap.txt')}")
+
+
 def run_one(server, config, prefix, venv_python, args, helpers):
     name = f"{server}-{config}"
     rundir = os.path.join(WORK, "runs", name)
@@ -396,6 +413,8 @@ def run_one(server, config, prefix, venv_python, args, helpers):
             raise Failure(f"wrk failed (exit {wrk.returncode}):\n{tail(wrk_out)}")
         at_end = sample(workers)
         load_seconds = time.monotonic() - t0
+        if args.privmap:
+            privmap_worker(workers[0], proc.pid, rundir)
         master_end = smaps_rollup(proc.pid)
         now = set(children(proc.pid))
         load = parse_wrk(open(wrk_out).read())
@@ -506,6 +525,10 @@ def parse_args(argv=None):
     p.add_argument("--early", type=int,
                    help="seconds of load at the intermediate reading "
                         "(default: a quarter of --duration, 15 s for 60)")
+    p.add_argument("--privmap", action="store_true",
+                   help="at the end of each run, attribute one worker's "
+                        "private pages with Tools/immortal/privmap.py "
+                        "(build/realapp/runs/SERVER-CONFIG/privmap.txt)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
