@@ -8,6 +8,7 @@ and forks. PYTHONIMMORTALALLOC=malloc keeps workers on glibc: the same
 checks then see the reuse, which shows that they would catch it.
 """
 
+import inspect
 import os
 import sys
 import textwrap
@@ -43,6 +44,45 @@ def run(code, **env):
     res = script_helper.assert_python_ok(
         "-X", "faulthandler", "-c", FORK + textwrap.dedent(code), **env)
     return res.out.decode(), res.err.decode()
+
+
+# The fork built with a shared libpython (make servers; make test sets
+# IMMORTAL_SERVER_PREFIX): there libpython replaces malloc() and friends.
+SHARED_PYTHON = os.path.join(os.environ.get("IMMORTAL_SERVER_PREFIX", "/"),
+                             "bin", "python3")
+
+
+def run_shared(code, **env):
+    import subprocess
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("PYTHON")}
+    environ.update(env)
+    proc = subprocess.run(
+        [SHARED_PYTHON, "-X", "faulthandler", "-c",
+         FORK + inspect.getsource(malloc_owner) + textwrap.dedent(code)],
+        env=environ, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}:\n{proc.stdout}\n"
+                             f"{proc.stderr}")
+    return proc.stdout, proc.stderr
+
+
+needs_shared = unittest.skipUnless(
+    os.path.exists(SHARED_PYTHON),
+    "needs the fork built with a shared libpython "
+    "(make servers; make test sets IMMORTAL_SERVER_PREFIX)")
+
+
+def malloc_owner():
+    """The file whose malloc() this process resolves."""
+    import ctypes
+    addr = ctypes.cast(ctypes.CDLL(None).malloc, ctypes.c_void_p).value
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if lo <= addr < hi:
+                return os.path.basename(fields[-1])
 
 
 # The master leaves holes in glibc's heap: 4000 buffers of 1-3 KiB of
@@ -105,9 +145,21 @@ class WorkerAllocatorTest(unittest.TestCase):
         self.assertGreater(int(got["reused"]), 1000)
         self.assertGreater(int(got["heap_growth_kib"]), 1000)
 
+    def test_static_python_keeps_glibc_malloc(self):
+        # The static executable replaces no malloc(): it would come before
+        # any LD_PRELOAD library, changing processes that never call
+        # sys.immortalize_heap().
+        import sysconfig
+        if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+            self.skipTest("a shared libpython")
+        self.assertTrue(malloc_owner().startswith("libc.so"),
+                        malloc_owner())
+
+    @needs_shared
     def test_c_libraries_malloc_in_worker(self):
-        # malloc() itself is ours: C libraries (SQLite here, libc through
-        # ctypes) allocate in the worker's own mappings too.
+        # With a shared libpython, malloc() itself is libpython's: C
+        # libraries (SQLite here, libc through ctypes) allocate in the
+        # worker's own mappings too.
         code = textwrap.dedent(REUSE) + textwrap.dedent("""
             import ctypes, sqlite3
             libc = ctypes.CDLL(None)
@@ -148,7 +200,7 @@ class WorkerAllocatorTest(unittest.TestCase):
         """)
         for alloc in ("mimalloc", "malloc"):
             with self.subTest(alloc=alloc):
-                out, err = run(code, PYTHONIMMORTALALLOC=alloc)
+                out, err = run_shared(code, PYTHONIMMORTALALLOC=alloc)
                 got = dict(line.split() for line in out.splitlines())
                 if alloc == "mimalloc":
                     self.assertEqual(int(got["reused"]), 0)
@@ -156,6 +208,102 @@ class WorkerAllocatorTest(unittest.TestCase):
                 else:
                     self.assertGreater(int(got["reused"]), 500)
                     self.assertGreater(int(got["heap_growth_kib"]), 1000)
+
+    @needs_shared
+    def test_malloc_interface_in_worker(self):
+        # glibc's semantics, kept by the replacement in a worker: errno on
+        # failure, alignments, usable sizes, reallocarray overflow.
+        out, err = run_shared("""
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            P, S = ctypes.c_void_p, ctypes.c_size_t
+            for name, res, args in (
+                    ("malloc", P, [S]), ("calloc", P, [S, S]),
+                    ("realloc", P, [P, S]), ("free", None, [P]),
+                    ("memalign", P, [S, S]), ("aligned_alloc", P, [S, S]),
+                    ("valloc", P, [S]), ("pvalloc", P, [S]),
+                    ("malloc_usable_size", S, [P]),
+                    ("reallocarray", P, [P, S, S])):
+                fn = getattr(libc, name)
+                fn.restype, fn.argtypes = res, args
+            pm = libc.posix_memalign
+            pm.restype, pm.argtypes = ctypes.c_int, [ctypes.POINTER(P), S, S]
+            assert malloc_owner() == "libpython3.11.so.1.0", malloc_owner()
+            sys.immortalize_heap()
+            def failed(p):
+                e = ctypes.get_errno()
+                ctypes.set_errno(0)
+                return p is None and e == 12    # ENOMEM
+            def child():
+                ctypes.set_errno(0)
+                assert failed(libc.malloc(2**63))
+                assert failed(libc.calloc(2**62, 16))
+                assert failed(libc.reallocarray(None, 2**62, 16))
+                p = libc.malloc(100)
+                assert failed(libc.realloc(p, 2**63))
+                libc.free(p)
+                assert failed(libc.pvalloc(2**64 - 1))
+                for align in (0, 8, 24, 64, 4096, 1 << 21):
+                    q = libc.memalign(align, 1000)
+                    want = 16 if align < 16 else 1 << (align - 1).bit_length()
+                    assert q and q % want == 0, (align, q)
+                    assert libc.malloc_usable_size(q) >= 1000
+                    libc.free(q)
+                box = P()
+                assert pm(ctypes.byref(box), 24, 100) == 22     # EINVAL
+                assert pm(ctypes.byref(box), 64, 100) == 0
+                assert box.value % 64 == 0
+                libc.free(box)
+                v = libc.valloc(10)
+                assert v % 4096 == 0
+                libc.free(v)
+                print("ok")
+            in_worker(child)
+        """, PYTHONIMMORTALALLOC="mimalloc")
+        self.assertEqual(out.split(), ["ok"], err)
+
+    def test_huge_blocks_in_worker(self):
+        # mimalloc's own test does not know blocks of a GiB: they are
+        # listed, so that a worker shrinks them in place and frees them.
+        out, err = run("""
+            sys.immortalize_heap()
+            def vm_kib():
+                with open("/proc/self/status") as f:
+                    for line in f:
+                        if line.startswith("VmSize:"):
+                            return int(line.split()[1])
+            def child():
+                n = 2**30 + 2**20
+                b = bytearray(n)
+                b[0], b[-1] = 1, 2
+                del b[2**29:]                   # realloc, smaller
+                assert len(b) == 2**29 and b[0] == 1
+                del b
+                start = vm_kib()
+                for i in range(6):
+                    b = bytearray(n)
+                    b[0] = 3
+                    del b
+                grown = vm_kib() - start
+                assert grown < 2**21, grown     # freed: under 2 GiB kept
+                print("ok")
+            in_worker(child)
+        """)
+        self.assertEqual(out.split(), ["ok"], err)
+
+    @needs_shared
+    def test_preloaded_allocator_wins_and_is_refused(self):
+        # A preloaded malloc() comes before libpython's, as on stock; the
+        # call then refuses that mimalloc (its blocks are the master's too).
+        lib = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
+        if not os.path.exists(lib):
+            self.skipTest("needs Debian's libmimalloc2.0")
+        out, err = run_shared("""
+            print(malloc_owner())
+            print(sys.immortalize_heap().worker_allocator)
+        """, LD_PRELOAD=lib)
+        self.assertEqual(out.split(), ["libmimalloc.so.2.0", "malloc"])
+        self.assertIn("has loaded it already", err)
 
     def test_missing_library_warns(self):
         res = script_helper.assert_python_ok(

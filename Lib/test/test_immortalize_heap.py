@@ -820,10 +820,9 @@ class UseWritesNothingTest(unittest.TestCase):
         self.assertEqual(out.split("\n"), ["True", "True", "True 100", "[]"])
 
     def test_lru_cache_evicts_and_hits_after_the_call(self):
-        # Immortal links are not promoted, nor evicted: once the cache is
-        # full the master's entries leave its list, stay in the cache and
-        # stop counting against maxsize; the cache still hits, misses and
-        # evicts its own entries within maxsize.
+        # In the master immortal links are not promoted on a hit; the cache
+        # still hits, misses, evicts and stays within maxsize, whatever the
+        # number of calls.
         out = run("""
             import functools
             calls = []
@@ -837,10 +836,50 @@ class UseWritesNothingTest(unittest.TestCase):
             print([f(i) for i in (0, 1, 2, 3)], len(calls))
             print([f(i) for i in range(4, 12)], len(calls))
             print(f.cache_info().currsize, [f(i) for i in (10, 11)], len(calls))
-            print([f(i) for i in (3, 2, 1, 0)], len(calls))
-            print([f(i) for i in (4, 5)], len(calls), f.cache_info().currsize)
-            f.cache_clear()
-            print([f(i) for i in range(6)], len(calls), f.cache_info().currsize)
+            for r in range(5):
+                for i in range(100 * r, 100 * r + 10):
+                    f(i)
+                sys.immortalize_heap()
+            print(f.cache_info().currsize)
+        """)
+        self.assertEqual(out.split("\n"), [
+            "[0, 2, 4, 6] 4",
+            "[8, 10, 12, 14, 16, 18, 20, 22] 12",
+            "4 [20, 22] 12",
+            "4"])
+
+    def test_lru_cache_in_worker_keeps_master_entries(self):
+        # In a worker immortal links are not evicted either: once the cache
+        # is full (or a link would be put next to one) the master's entries
+        # leave its list, stay in the cache and stop counting against
+        # maxsize; the worker's own entries hit, miss and are evicted
+        # within maxsize.
+        out = run("""
+            import functools, os
+            calls = []
+            @functools.lru_cache(maxsize=4)
+            def f(i):
+                calls.append(i)
+                return i * 2
+            for i in range(4):
+                f(i)
+            sys.immortalize_heap()
+            sys.stdout.flush()
+            pid = os.fork()
+            if pid == 0:
+                print([f(i) for i in (0, 1, 2, 3)], len(calls))
+                print([f(i) for i in range(4, 12)], len(calls))
+                print(f.cache_info().currsize, [f(i) for i in (10, 11)],
+                      len(calls))
+                print([f(i) for i in (3, 2, 1, 0)], len(calls))
+                print([f(i) for i in (4, 5)], len(calls),
+                      f.cache_info().currsize)
+                f.cache_clear()
+                print([f(i) for i in range(6)], len(calls),
+                      f.cache_info().currsize)
+                sys.stdout.flush()
+                os._exit(0)
+            os.waitpid(pid, 0)
         """)
         self.assertEqual(out.split("\n"), [
             "[0, 2, 4, 6] 4",
