@@ -368,6 +368,47 @@ def privmap_worker(worker, master, rundir):
     say(f"privmap of worker {worker}: {os.path.join(rundir, 'privmap.txt')}")
 
 
+def run_in_process(config, prefix, venv_python, passes, helpers):
+    """realsite/inprocess.py: one worker, no server, USS read after every
+    request and after a final gc.collect()."""
+    rundir = os.path.join(WORK, "runs", f"inprocess-{config}")
+    shutil.rmtree(rundir, ignore_errors=True)
+    os.makedirs(os.path.join(rundir, "ready"))
+    shutil.copy(os.path.join(DATA, "site.sqlite3"), rundir)
+    env = server_env("gunicorn", config, prefix, venv_python, rundir, helpers)
+    log = os.path.join(rundir, "inprocess.log")
+    say(f"in-process-{config}: {passes} passes over the URLs in one worker "
+        f"(log: {log})")
+    with open(log, "w") as f:
+        try:
+            subprocess.run([venv_python, "-m", "realsite.inprocess",
+                            str(passes)], env=env, cwd=APP, stdout=f,
+                           stderr=subprocess.STDOUT, timeout=1200, check=True)
+        except (subprocess.SubprocessError, OSError) as e:
+            raise Failure(f"in-process {config}: {e}:\n{tail(log)}")
+    for line in open(log):
+        if line.startswith("REALAPP-INPROCESS "):
+            return {"config": config, **json.loads(line.split(" ", 1)[1])}
+    raise Failure(f"in-process {config}: no result:\n{tail(log)}")
+
+
+def print_in_process(rows, out=sys.stdout):
+    print(f"\n{'in-process':<10} {'USS fork':>8} {'mean':>6} {'max':>6} "
+          f"{'last':>6} {'after gc':>8} {'vs':>5} {'s/pass':>7}", file=out)
+    base = None
+    for r in rows:
+        base = base or r["collected_kib"]
+        per_pass = r["seconds"] / max(1, r["requests"] / len(urls()))
+        print(f"{r['config']:<10} {r['fork_kib'] / 1024:8.1f} "
+              f"{r['mean_kib'] / 1024:6.1f} {r['max_kib'] / 1024:6.1f} "
+              f"{r['last_kib'] / 1024:6.1f} {r['collected_kib'] / 1024:8.1f} "
+              f"{r['collected_kib'] / base:5.0%} {per_pass:7.2f}", file=out)
+    print("(MiB; one worker, no server: USS after every request (mean, "
+          "largest, last), then after a gc.collect(); 'vs' is the last "
+          "against the first config; seconds per pass over the URLs)",
+          file=out)
+
+
 def run_one(server, config, prefix, venv_python, args, helpers):
     name = f"{server}-{config}"
     rundir = os.path.join(WORK, "runs", name)
@@ -529,6 +570,11 @@ def parse_args(argv=None):
                    help="at the end of each run, attribute one worker's "
                         "private pages with Tools/immortal/privmap.py "
                         "(build/realapp/runs/SERVER-CONFIG/privmap.txt)")
+    p.add_argument("--in-process", type=int, default=2, metavar="PASSES",
+                   help="then, for each config, one worker without a server "
+                        "making PASSES passes over the URLs (default 2; 0: "
+                        "none): its memory between requests and after a "
+                        "gc.collect()")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
@@ -580,6 +626,7 @@ def main(argv=None):
     os.makedirs(helpers, exist_ok=True)
     shutil.copy(os.path.join(ROOT, "Lib", "immortal_prefork.py"), helpers)
     runs = []
+    in_process = []
     try:
         venvs = {twin: make_venv(twin, prefixes[twin], args.rebuild)
                  for twin in twins}
@@ -596,6 +643,11 @@ def main(argv=None):
                 twin = CONFIGS[config][0]
                 runs.append(run_one(server, config, prefixes[twin],
                                     venvs[twin], args, helpers))
+        for config in args.configs if args.in_process else ():
+            twin = CONFIGS[config][0]
+            in_process.append(run_in_process(
+                config, prefixes[twin], venvs[twin], args.in_process,
+                helpers))
     except (Failure, KeyboardInterrupt) as e:
         if runs:
             print("realapp: partial results, before the failure below:")
@@ -604,13 +656,16 @@ def main(argv=None):
             sys.exit("realapp: interrupted (every process it started was "
                      "stopped)")
         sys.exit(f"realapp: {e}")
-    print_table(runs)
+    if runs:
+        print_table(runs)
+    if in_process:
+        print_in_process(in_process)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"versions": meta, "urls": len(urls()), "runs": runs},
-                      f, indent=1)
+            json.dump({"versions": meta, "urls": len(urls()), "runs": runs,
+                       "in_process": in_process}, f, indent=1)
         print(f"figures: {args.json}")
-    if args.svg:
+    if args.svg and runs:
         write_svg(runs, args.svg)
         print(f"chart: {args.svg}")
 
