@@ -178,19 +178,25 @@ def render(ns, rows, python):
     return "\n".join(out) + "\n"
 
 
-def main():
+def parse_lock_args(doc, lockfile):
+    """The options of a lock script (this one, servers/realapp/lock.py):
+    --dest, --python, --check."""
     default_cache = os.path.join(
         os.environ.get("IMMORTAL_CACHE_DIR")
         or os.path.join(os.path.expanduser("~"), ".cache", "immortal-cpython"),
         "wheels")
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--dest", default=default_cache,
                     help="download directory (default: %(default)s)")
     ap.add_argument("--python", default=sys.executable,
                     help="the Python whose pip resolves (default: this one)")
     ap.add_argument("--check", action="store_true",
-                    help="fail if wheels.txt is not what the lock gives")
-    args = ap.parse_args()
+                    help="fail if %s is not what the lock gives" % lockfile)
+    return ap.parse_args()
+
+
+def main():
+    args = parse_lock_args(__doc__, "wheels.txt")
 
     ns = load_corpus()
     reqs = requirements(ns)

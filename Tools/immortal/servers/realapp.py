@@ -47,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 from cowprobe import clean_env, has_immortalize, smaps_rollup, stacked_bars_svg  # noqa: E402
-from serverbench import children, free_port, mib  # noqa: E402
+from serverbench import children, free_port, mib, parse_wrk  # noqa: E402
 
 
 def _corpus_run():
@@ -217,20 +217,6 @@ function request()
   return wrk.format("GET", paths[(n - 1) % #paths + 1])
 end
 """)
-
-
-def parse_wrk(out):
-    rps = requests = errors = 0
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("Requests/sec:"):
-            rps = float(line.split()[1])
-        elif "requests in" in line:
-            requests = int(line.split()[0])
-        elif line.startswith("Non-2xx") or line.startswith("Socket errors"):
-            errors += sum(int(x) for x in line.replace(",", " ").split()
-                          if x.isdigit())
-    return {"rps": rps, "requests": requests, "errors": errors}
 
 
 def server_command(server, venv_python, port, workers):

@@ -123,6 +123,12 @@ def run_wrk(port, args, tmp):
          f"-d{args.duration}s", "-s", script, f"http://127.0.0.1:{port}/"],
         stdout=subprocess.PIPE, text=True, check=True,
         timeout=args.duration + 60).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out):
+    """Requests/s, requests and errors (non-2xx answers, socket errors)
+    from wrk's report."""
     rps = requests = errors = 0
     for line in out.splitlines():
         line = line.strip()

@@ -10,7 +10,6 @@ for CPython 3.11 on manylinux x86_64, then one `name==version
 (exit 1) if requirements.txt would change. Stdlib only.
 """
 
-import argparse
 import hashlib
 import os
 import re
@@ -77,18 +76,7 @@ def render(reqs, rows, python):
 
 
 def main():
-    default_cache = os.path.join(
-        os.environ.get("IMMORTAL_CACHE_DIR")
-        or os.path.join(os.path.expanduser("~"), ".cache", "immortal-cpython"),
-        "wheels")
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dest", default=default_cache,
-                    help="download directory (default: %(default)s)")
-    ap.add_argument("--python", default=sys.executable,
-                    help="the Python whose pip resolves (default: this one)")
-    ap.add_argument("--check", action="store_true",
-                    help="fail if requirements.txt is not what the lock gives")
-    args = ap.parse_args()
+    args = corpus_lock.parse_lock_args(__doc__, "requirements.txt")
     reqs = top_level()
     rows = [describe(p)
             for p in corpus_lock.download(args.python, reqs, args.dest)]
