@@ -44,21 +44,6 @@ static inline int _Py_IsImmortal(PyObject *op)
 }
 #define _Py_IsImmortal(op) _Py_IsImmortal(_PyObject_CAST(op))
 
-/* Taking or releasing a reference to an object known to be immortal in
-   every runtime the code runs in (None, True, False, NotImplemented,
-   Ellipsis) needs no counting at all. Only the core and the modules built
-   with it may rely on that: code that may also run on stock CPython (any
-   extension built against these headers) must count. */
-#ifdef Py_BUILD_CORE
-#  define _Py_INCREF_IMMORTAL(op) ((void)(op))
-#  define _Py_DECREF_IMMORTAL(op) ((void)(op))
-#  define _Py_NewRef_Immortal(op) (op)
-#else
-#  define _Py_INCREF_IMMORTAL(op) Py_INCREF(op)
-#  define _Py_DECREF_IMMORTAL(op) Py_DECREF(op)
-#  define _Py_NewRef_Immortal(op) Py_NewRef(op)
-#endif
-
 #ifndef Py_LIMITED_API
 /* Return 1 if op is immortal, else 0 (3.14's name, for forward
    compatibility). Never fails. */

@@ -1,8 +1,9 @@
 /* Sealed pymalloc arenas.
 
    Included by Objects/obmalloc.c (it needs pymalloc's arena and pool
-   tables: arenas, maxarenas, usedpools, usable_arenas, nfp2lasta, and the
-   pool header's arenaindex); declared in
+   tables: arenas, maxarenas, usedpools, usable_arenas, nfp2lasta, the
+   pool header's arenaindex and szidx; the radix tree's
+   arena_map_mark_used(); _PyObject_Malloc()); declared in
    Include/internal/pycore_immortal_heap.h.
 
    A process forked after sys.immortalize_heap() seals every arena it
@@ -26,7 +27,7 @@
    which stay mapped and shared. */
 
 /* sealed_arenas[i] is 1 if arenas[i] is sealed; n_sealed_slots is 0 until
-   the first seal, so the free path pays one predictable branch. */
+   the first seal. */
 static uint8_t *sealed_arenas = NULL;
 static uint n_sealed_slots = 0;
 
@@ -36,13 +37,118 @@ arena_is_sealed(uint arenaindex)
     return arenaindex < n_sealed_slots && sealed_arenas[arenaindex];
 }
 
+#if WITH_PYMALLOC_RADIX_TREE
+/* Sealing takes an arena out of the radix tree, so address_in_range() says
+   no for its blocks and pymalloc's free and realloc paths pay nothing for
+   sealing: the blocks reach the paths for memory pymalloc did not
+   allocate, where free_sealed() and realloc_sealed() recognize them by
+   address (sealed_bases: the sealed arenas' addresses, sorted). */
+#  define pool_is_sealed(pool) 0
+static uintptr_t *sealed_bases = NULL;
+static size_t n_sealed_bases = 0;
+
+static int
+in_sealed_arena(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    size_t lo = 0, hi = n_sealed_bases;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a < sealed_bases[mid]) {
+            hi = mid;
+        }
+        else if (a >= sealed_bases[mid] + ARENA_SIZE) {
+            lo = mid + 1;
+        }
+        else {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+compare_bases(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* After the sealing loop: take the newly sealed arenas out of the radix
+   tree and list every sealed arena's address. Returns -1 if out of
+   memory. */
+static int
+seal_out_of_radix_tree(void)
+{
+    size_t n = 0;
+    for (uint i = 0; i < n_sealed_slots; i++) {
+        n += (sealed_arenas[i] && arenas[i].address != 0);
+    }
+    uintptr_t *bases = PyMem_RawRealloc(sealed_bases,
+                                        (n ? n : 1) * sizeof(uintptr_t));
+    if (bases == NULL) {
+        return -1;
+    }
+    sealed_bases = bases;
+    n = 0;
+    for (uint i = 0; i < n_sealed_slots; i++) {
+        if (sealed_arenas[i] && arenas[i].address != 0) {
+            /* Unmarking writes no more than the tree's leaves for the
+               arena (a node it finds is kept: is_used 0 allocates none). */
+            arena_map_mark_used(arenas[i].address, 0);
+            bases[n++] = arenas[i].address;
+        }
+    }
+    qsort(bases, n, sizeof(uintptr_t), compare_bases);
+    n_sealed_bases = n;
+    return 0;
+}
+
+/* For _PyObject_Free(), on a block pymalloc_free() did not take: a block of
+   a sealed arena is forgotten. Returns 1 if p was one. */
+static inline int
+free_sealed(void *p)
+{
+    return UNLIKELY(n_sealed_bases != 0) && in_sealed_arena(p);
+}
+
+/* For _PyObject_Realloc(), on a block pymalloc_realloc() did not take: a
+   block of a sealed arena is copied into a new one, and forgotten (what
+   pymalloc_realloc() does for its own, less the free). Returns 1 with
+   *newptr_p set (NULL if out of memory) if p was one. */
+static int
+realloc_sealed(void *ctx, void **newptr_p, void *p, size_t nbytes)
+{
+    if (LIKELY(n_sealed_bases == 0) || !in_sealed_arena(p)) {
+        return 0;
+    }
+    size_t size = INDEX2SIZE(POOL_ADDR(p)->szidx);
+    if (nbytes <= size) {
+        if (4 * nbytes > 3 * size) {
+            *newptr_p = p;
+            return 1;
+        }
+        size = nbytes;
+    }
+    void *bp = _PyObject_Malloc(ctx, nbytes);
+    if (bp != NULL) {
+        memcpy(bp, p, size);
+    }
+    *newptr_p = bp;
+    return 1;
+}
+#else
 /* For pymalloc_free(): does the pool of a pymalloc block belong to a
-   sealed arena? */
+   sealed arena? n_sealed_slots is 0 until the first seal, so the free
+   path pays one predictable branch. */
 static inline int
 pool_is_sealed(poolp pool)
 {
     return UNLIKELY(n_sealed_slots != 0) && arena_is_sealed(pool->arenaindex);
 }
+#  define free_sealed(p) 0
+#  define realloc_sealed(ctx, newptr_p, p, nbytes) 0
+#endif
 
 /* The bytes of the pools of arenas[i] that are in use. */
 static inline size_t
@@ -85,6 +191,12 @@ _PyObject_SealArenas(void)
             sealed += arena_bytes_in_use(i);
         }
     }
+
+#if WITH_PYMALLOC_RADIX_TREE
+    if (seal_out_of_radix_tree() < 0) {
+        return (size_t)-1;
+    }
+#endif
 
     /* Every arena in use is sealed now: forget all the lists that lead to
        free space in them. */

@@ -1,7 +1,7 @@
 /* A process forked after sys.immortalize_heap(): what its child does first.
 
    PyOS_AfterFork_Child() calls _PyImmortal_AfterForkChild() before
-   anything else runs in the child (patch 0013). The child seals the
+   anything else runs in the child (patch 0012). The child seals the
    pymalloc arenas it inherited (Objects/obmalloc_seal.h), so that it
    neither allocates from nor links frees into the pages it shares with
    its parent, empties the free lists that would hand out blocks of those

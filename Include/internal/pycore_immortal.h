@@ -114,7 +114,7 @@ extern int _PyImmortal_TupleResize(PyObject **pv, Py_ssize_t newsize);
    materializing an instance's __dict__ and freeing it count no reference
    to them, and making an instance no longer shrinks them (3.11's
    init_inline_values() decrements dk_usable), so that a worker's
-   instances of warm classes write nothing to them. Patch 0016. */
+   instances of warm classes write nothing to them. Patch 0015. */
 static inline int
 _PyImmortal_DictKeysAreImmortal(Py_ssize_t dk_refcnt)
 {
@@ -124,7 +124,7 @@ _PyImmortal_DictKeysAreImmortal(Py_ssize_t dk_refcnt)
 /* The UTF-8 form of an immortal non-ASCII str, for
    PyUnicode_AsUTF8AndSize(): kept in a table of the process's own, not
    cached in the string (a write to memory a forked worker shares).
-   Python/immortal.c; patch 0016. */
+   Python/immortal.c; patch 0015. */
 extern const char *_PyImmortal_AsUTF8AndSize(PyObject *unicode,
                                              Py_ssize_t *psize);
 

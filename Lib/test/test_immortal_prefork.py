@@ -58,6 +58,58 @@ class HelperTest(unittest.TestCase):
         self.assertEqual(out[0], "immortalize_heap True True")
         self.assertEqual(out[1], "1 True")
 
+    def test_after_fork_collects_sooner(self):
+        # A worker's garbage that young collections found alive (the request
+        # was running) waits in the oldest generation; after_fork() has that
+        # generation collected as often as the collector's quarter rule
+        # allows, not once every ten middle collections.
+        code = textwrap.dedent("""
+            import gc, os, sys, immortal_prefork
+            def worker(setup):
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    setup()
+                    gc.collect()
+                    peak = 0
+                    for request in range(400):
+                        ring = [[] for _ in range(60)]
+                        for a, b in zip(ring, ring[1:] + ring[:1]):
+                            a.append(b)
+                        scratch = [[] for _ in range(1500)]
+                        del ring, scratch
+                        if request % 10 == 0:
+                            peak = max(peak, len(gc.get_objects(2)))
+                    os.write(w, ("%r %d" % (gc.get_threshold(), peak)).encode())
+                    os._exit(0)
+                os.close(w)
+                out = os.read(r, 200).decode()
+                os.waitpid(pid, 0)
+                return out
+            unprepared = worker(immortal_prefork.after_fork)
+            immortal_prefork.prepare_fork()
+            tuned = worker(immortal_prefork.after_fork)
+            def default():
+                immortal_prefork.after_fork()
+                gc.set_threshold(700, 10, 10)
+            untuned = worker(default)
+            def user_set():
+                gc.set_threshold(700, 10, 5)
+                immortal_prefork.after_fork()
+            kept = worker(user_set)
+            print(unprepared); print(tuned); print(untuned); print(kept)
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode().split("\n")
+        unprepared, tuned, untuned, kept = (
+            (eval(line.rsplit(" ", 1)[0]), int(line.rsplit(" ", 1)[1]))
+            for line in out[:4])
+        self.assertEqual(unprepared[0], (700, 10, 10))
+        self.assertEqual(tuned[0], (700, 10, immortal_prefork.WORKER_THRESHOLD2))
+        self.assertEqual(kept[0], (700, 10, 5))
+        # The same worker with the default thresholds: the oldest generation
+        # holds more than twice as many objects (dead rings) at its peak.
+        self.assertLess(tuned[1] * 2, untuned[1], out)
+
     def test_gunicorn_hooks(self):
         code = textwrap.dedent("""
             import sys, immortal_prefork

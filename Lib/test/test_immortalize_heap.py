@@ -664,6 +664,39 @@ class GCTest(unittest.TestCase):
         self.assertEqual(out, "[True, True, True, True]")
 
 
+class SpecializationTest(unittest.TestCase):
+
+    def test_deep_frozen_code_respecializes_until_the_call(self):
+        # Deep-frozen stdlib code is immortal from the start; until
+        # sys.immortalize_heap() it re-specializes after misses as on
+        # stock (a polymorphic call site would otherwise stay on its base
+        # instruction for good); the call freezes it, and then it is
+        # never written again.
+        res = script_helper.assert_python_ok("-X", "frozen_modules=on", "-c",
+                                             textwrap.dedent("""
+            import dis, genericpath, sys
+            def ops():
+                return [i.opname for i in dis.get_instructions(
+                    genericpath.commonprefix, adaptive=True)]
+            def calls(m):
+                for _ in range(1000):
+                    genericpath.commonprefix(m)
+            print(genericpath.__spec__.origin,
+                  sys._is_immortal(genericpath.commonprefix.__code__))
+            calls(["ab", "ac"])
+            print("BINARY_SUBSCR_LIST_INT" in ops())
+            calls(("ab", "ac"))
+            print("BINARY_SUBSCR_TUPLE_INT" in ops())
+            sys.immortalize_heap()
+            frozen = ops()
+            calls(["ab", "ac"])
+            calls(("ab", "ac"))
+            print(ops() == frozen)
+        """))
+        self.assertEqual(res.out.decode().split(),
+                         ["frozen", "True", "True", "True", "True"])
+
+
 class ForkTest(unittest.TestCase):
 
     @unittest.skipUnless(hasattr(os, "fork")

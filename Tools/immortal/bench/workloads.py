@@ -182,9 +182,46 @@ def stdlib():
     return total
 
 
+def frozen_stdlib():
+    # Deep-frozen stdlib code (collections.abc, posixpath, genericpath)
+    # called with changing types: its specializations miss, and it must
+    # re-specialize as stock does.
+    from collections.abc import Mapping
+    import posixpath
+
+    class Small(Mapping):
+        def __init__(self):
+            self.data = {'a': 1, 'b': 2}
+
+        def __getitem__(self, key):
+            return self.data[key]
+
+        def __iter__(self):
+            return iter(self.data)
+
+        def __len__(self):
+            return 2
+
+    class Other(Small):
+        def __getitem__(self, key):
+            if key == 'a':
+                return 3
+            raise KeyError(key)
+
+    maps = [Small(), Other(), Small(), Other()]
+    total = 0
+    for i in range(40_000):
+        for m in maps:
+            total += m.get('a', 0) + m.get('z', 1)
+            total += 'b' in m
+        total += len(posixpath.join('srv', 'www' if i & 1 else b'www'
+                                    .decode(), 'x'))
+    return total
+
+
 WORKLOADS = {f.__name__: f for f in (
     empty, calls, attributes, ints, floats, containers, strings, generators,
-    recursion, objects, exceptions, stdlib)}
+    recursion, objects, exceptions, stdlib, frozen_stdlib)}
 
 
 if __name__ == '__main__':

@@ -431,11 +431,18 @@ def run_one(server, config, prefix, venv_python, args, helpers):
         t0 = time.monotonic()
         time.sleep(max(0, args.early - (time.monotonic() - t0)))
         at_early = sample(workers)
-        try:
-            wrk.wait(timeout=args.duration + 60)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"wrk still running {args.duration + 60} s after "
-                          f"it started")
+        # A worker's USS moves by several MiB as its cyclic garbage waits
+        # for and is freed by a collection: besides the readings at 15 and
+        # 60 s, one every second from the first to the second.
+        readings = {w: [] for w in workers}
+        while wrk.poll() is None:
+            if time.monotonic() - t0 > args.duration + 60:
+                raise Failure(f"wrk still running {args.duration + 60} s "
+                              f"after it started")
+            for w, r in sample(workers).items():
+                if r is not None:
+                    readings[w].append(r["uss_kb"])
+            time.sleep(1)
         if wrk.returncode:
             raise Failure(f"wrk failed (exit {wrk.returncode}):\n{tail(wrk_out)}")
         at_end = sample(workers)
@@ -462,7 +469,9 @@ def run_one(server, config, prefix, venv_python, args, helpers):
     rows = []
     for w in workers:
         rows.append({"pid": w, "fork": at_fork[w], "early": at_early[w],
-                     "end": at_end[w]})
+                     "end": at_end[w],
+                     "load_mean": ({"uss_kb": sum(readings[w]) / len(readings[w])}
+                                   if readings[w] else None)})
     return {
         "server": server, "config": config, "prefix": prefix,
         "command": cmd, "wrk": wrk_cmd, "log": log,
@@ -489,7 +498,7 @@ def mean(run, when, key):
 def print_table(runs, out=sys.stdout):
     early, end = runs[0]["early_s"], runs[0]["duration_s"]
     print(f"\n{'server':<9} {'config':<7} {'USS fork':>8} {'USS ' + str(early) + 's':>8}"
-          f" {'USS ' + str(end) + 's':>8} {'Pss':>7} {'shared':>7} {'USS vs':>7}"
+          f" {'USS ' + str(end) + 's':>8} {'mean':>6} {'Pss':>7} {'shared':>7} {'USS vs':>7}"
           f" {'req/s':>8} {'errors':>6}", file=out)
     base = {}
     for run in runs:
@@ -498,13 +507,15 @@ def print_table(runs, out=sys.stdout):
         print(f"{run['server']:<9} {run['config']:<7}"
               f" {mib(mean(run, 'fork', 'uss_kb')):8.1f}"
               f" {mib(mean(run, 'early', 'uss_kb')):8.1f} {mib(uss):8.1f}"
+              f" {mib(mean(run, 'load_mean', 'uss_kb')):6.1f}"
               f" {mib(mean(run, 'end', 'pss_kb')):7.1f}"
               f" {mib(mean(run, 'end', 'shared_kb')):7.1f}"
               f" {100 * uss / base[run['server']]:6.0f}%"
               f" {run['rps']:8.1f} {run['errors']:6d}", file=out)
     print(f"(MiB, mean per worker of {len(runs[0]['workers'])}; USS = "
           f"Private_Clean + Private_Dirty right after fork, after {early} s "
-          f"and after {end} s of load; Pss and shared after {end} s; 'USS vs': "
+          f"and after {end} s of load; mean: of USS read every second from "
+          f"{early} to {end} s; Pss and shared after {end} s; 'USS vs': "
           f"USS after {end} s relative to the first config of the server; "
           f"requests: {', '.join(str(r['requests']) for r in runs)})",
           file=out)
