@@ -183,9 +183,9 @@ def stdlib():
 
 
 def frozen_stdlib():
-    # Deep-frozen stdlib code (collections.abc, posixpath, genericpath)
-    # called with changing types: its specializations miss, and it must
-    # re-specialize as stock does.
+    # Deep-frozen stdlib code (collections.abc, posixpath) whose call sites
+    # specialize for one type, then see another for good: it must
+    # re-specialize, as stock does, or run its base instructions forever.
     from collections.abc import Mapping
     import posixpath
 
@@ -208,14 +208,13 @@ def frozen_stdlib():
                 return 3
             raise KeyError(key)
 
-    maps = [Small(), Other(), Small(), Other()]
     total = 0
-    for i in range(40_000):
-        for m in maps:
-            total += m.get('a', 0) + m.get('z', 1)
-            total += 'b' in m
-        total += len(posixpath.join('srv', 'www' if i & 1 else b'www'
-                                    .decode(), 'x'))
+    first, then = Small(), Other()
+    for i in range(2_000):
+        total += first.get('a', 0) + len(posixpath.join('srv', 'www'))
+    for i in range(60_000):
+        total += then.get('a', 0) + then.get('z', 1)
+        total += len(posixpath.join(b'srv', b'www'))
     return total
 
 
