@@ -186,6 +186,69 @@ class RefcountTests(unittest.TestCase):
             sys._is_immortal(None, None)
 
 
+class FloatResultTests(unittest.TestCase):
+    # The eval loop's specialized float operations write their result into
+    # an operand only the value stack holds (pycore_immortal_ceval.h):
+    # never into one a variable, a container or a constant still holds.
+
+    def test_results_and_operands(self):
+        def work(a, b, n):
+            held = []
+            total = 0.0
+            for i in range(n):
+                c = a * b + a - b          # temporaries reused
+                d = (a + 1.0) * (b - 1.0)  # both operands temporaries
+                e = a * a                  # the same operand twice
+                held.append(c)
+                total += c + d + e
+            return total, held
+        for _ in range(3):                 # warm up: specialized
+            total, held = work(1.5, 2.25, 200)
+        self.assertEqual(total, 200 * ((1.5 * 2.25 + 1.5 - 2.25)
+                                       + (2.5 * 1.25) + 2.25))
+        self.assertEqual(set(held), {1.5 * 2.25 + 1.5 - 2.25})
+        self.assertEqual(len({id(x) for x in held}), 200)
+
+    def test_constants_and_shared_floats_unchanged(self):
+        third = 1.0 / 3.0
+        cache = {"k": 0.5}
+        def work():
+            acc = 0.0
+            for i in range(300):
+                acc = acc + 0.25             # a constant operand
+                acc = cache["k"] * acc       # a float a dict holds
+                acc = acc - third            # a global-like cell
+            return acc
+        expected = 0.0
+        for i in range(300):
+            expected = 0.5 * (expected + 0.25) - third
+        for _ in range(3):
+            self.assertEqual(work(), expected)
+        self.assertEqual(cache["k"], 0.5)
+        self.assertEqual(third, 1.0 / 3.0)
+        self.assertEqual(work.__code__.co_consts.count(0.25), 1)
+        self.assertIn(0.25, work.__code__.co_consts)
+
+    def test_immortal_operands_never_written(self):
+        code = textwrap.dedent("""
+            import sys
+            warm = [1.25, 2.5]
+            sys.immortalize_heap()
+            a, b = warm
+            def work():
+                x = 0.0
+                for i in range(500):
+                    x = (a * b) + (a - b) + x
+                return x
+            for _ in range(3):
+                r = work()
+            print(r == 500 * (1.25 * 2.5 + 1.25 - 2.5), warm == [1.25, 2.5],
+                  sys._is_immortal(warm[0]))
+        """)
+        res = script_helper.assert_python_ok("-c", code)
+        self.assertEqual(res.out.decode().split(), ["True", "True", "True"])
+
+
 class LifecycleTests(unittest.TestCase):
 
     @support.requires_subprocess()
