@@ -74,15 +74,15 @@ compare_bases(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* After the sealing loop: take the newly sealed arenas out of the radix
-   tree and list every sealed arena's address. Returns -1 if out of
-   memory. */
+/* Before the sealing loop: room for the address of every arena in use
+   (all of them are sealed), so that nothing has changed if memory runs
+   out. Returns -1 if it does. */
 static int
-seal_out_of_radix_tree(void)
+reserve_sealed_bases(void)
 {
     size_t n = 0;
-    for (uint i = 0; i < n_sealed_slots; i++) {
-        n += (sealed_arenas[i] && arenas[i].address != 0);
+    for (uint i = 0; i < maxarenas; i++) {
+        n += (arenas[i].address != 0);
     }
     uintptr_t *bases = PyMem_RawRealloc(sealed_bases,
                                         (n ? n : 1) * sizeof(uintptr_t));
@@ -90,18 +90,25 @@ seal_out_of_radix_tree(void)
         return -1;
     }
     sealed_bases = bases;
-    n = 0;
+    return 0;
+}
+
+/* After the sealing loop: take the sealed arenas out of the radix tree
+   and list their addresses, sorted. */
+static void
+seal_out_of_radix_tree(void)
+{
+    size_t n = 0;
     for (uint i = 0; i < n_sealed_slots; i++) {
         if (sealed_arenas[i] && arenas[i].address != 0) {
             /* Unmarking writes no more than the tree's leaves for the
                arena (a node it finds is kept: is_used 0 allocates none). */
             arena_map_mark_used(arenas[i].address, 0);
-            bases[n++] = arenas[i].address;
+            sealed_bases[n++] = arenas[i].address;
         }
     }
-    qsort(bases, n, sizeof(uintptr_t), compare_bases);
+    qsort(sealed_bases, n, sizeof(uintptr_t), compare_bases);
     n_sealed_bases = n;
-    return 0;
 }
 
 /* For _PyObject_Free(), on a block pymalloc_free() did not take: a block of
@@ -172,6 +179,11 @@ _PyObject_ArenaBytesInUse(void)
 size_t
 _PyObject_SealArenas(void)
 {
+#if WITH_PYMALLOC_RADIX_TREE
+    if (reserve_sealed_bases() < 0) {
+        return (size_t)-1;
+    }
+#endif
     if (maxarenas > n_sealed_slots) {
         /* Raw memory: this runs with the GIL held, but the table must not
            itself land in an arena. */
@@ -193,9 +205,7 @@ _PyObject_SealArenas(void)
     }
 
 #if WITH_PYMALLOC_RADIX_TREE
-    if (seal_out_of_radix_tree() < 0) {
-        return (size_t)-1;
-    }
+    seal_out_of_radix_tree();
 #endif
 
     /* Every arena in use is sealed now: forget all the lists that lead to
