@@ -41,8 +41,8 @@ arena_is_sealed(uint arenaindex)
 /* Sealing takes an arena out of the radix tree, so address_in_range() says
    no for its blocks and pymalloc's free and realloc paths pay nothing for
    sealing: the blocks reach the paths for memory pymalloc did not
-   allocate, where free_sealed() and realloc_sealed() recognize them by
-   address (sealed_bases: the sealed arenas' addresses, sorted). */
+   allocate, where block_is_sealed() recognizes them by address
+   (sealed_bases: the sealed arenas' addresses, sorted). */
 #  define pool_is_sealed(pool) 0
 static uintptr_t *sealed_bases = NULL;
 static size_t n_sealed_bases = 0;
@@ -111,38 +111,14 @@ seal_out_of_radix_tree(void)
     n_sealed_bases = n;
 }
 
-/* For _PyObject_Free(), on a block pymalloc_free() did not take: a block of
-   a sealed arena is forgotten. Returns 1 if p was one. */
+/* For the paths of blocks pymalloc does not claim: is p a block of a
+   sealed arena? _PyObject_Free() then forgets it; pymalloc_realloc()
+   handles it as its own (a copy, and its free of the old block forgets
+   it). */
 static inline int
-free_sealed(void *p)
+block_is_sealed(void *p)
 {
     return UNLIKELY(n_sealed_bases != 0) && in_sealed_arena(p);
-}
-
-/* For _PyObject_Realloc(), on a block pymalloc_realloc() did not take: a
-   block of a sealed arena is copied into a new one, and forgotten (what
-   pymalloc_realloc() does for its own, less the free). Returns 1 with
-   *newptr_p set (NULL if out of memory) if p was one. */
-static int
-realloc_sealed(void *ctx, void **newptr_p, void *p, size_t nbytes)
-{
-    if (LIKELY(n_sealed_bases == 0) || !in_sealed_arena(p)) {
-        return 0;
-    }
-    size_t size = INDEX2SIZE(POOL_ADDR(p)->szidx);
-    if (nbytes <= size) {
-        if (4 * nbytes > 3 * size) {
-            *newptr_p = p;
-            return 1;
-        }
-        size = nbytes;
-    }
-    void *bp = _PyObject_Malloc(ctx, nbytes);
-    if (bp != NULL) {
-        memcpy(bp, p, size);
-    }
-    *newptr_p = bp;
-    return 1;
 }
 #else
 /* For pymalloc_free(): does the pool of a pymalloc block belong to a
@@ -153,8 +129,7 @@ pool_is_sealed(poolp pool)
 {
     return UNLIKELY(n_sealed_slots != 0) && arena_is_sealed(pool->arenaindex);
 }
-#  define free_sealed(p) 0
-#  define realloc_sealed(ctx, newptr_p, p, nbytes) 0
+#  define block_is_sealed(p) 0
 #endif
 
 /* The bytes of the pools of arenas[i] that are in use. */
