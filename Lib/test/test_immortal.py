@@ -188,8 +188,8 @@ class RefcountTests(unittest.TestCase):
 
 class FloatResultTests(unittest.TestCase):
     # The eval loop's specialized float operations write their result into
-    # an operand only the value stack holds (pycore_immortal_ceval.h):
-    # never into one a variable, a container or a constant still holds.
+    # an operand only the value stack holds (pycore_immortal_ceval.h): never
+    # into one a variable, a container or a constant still holds.
 
     def test_results_and_operands(self):
         def work(a, b, n):
@@ -229,6 +229,36 @@ class FloatResultTests(unittest.TestCase):
         self.assertEqual(work.__code__.co_consts.count(0.25), 1)
         self.assertIn(0.25, work.__code__.co_consts)
 
+    def test_store_into_the_same_local(self):
+        # x = x + 1.0 allocates for floats (only ints write back into the
+        # local's operand: pycore_immortal_ceval.h says why).
+        def work(n):
+            x = 0.5
+            y = 0.25
+            for i in range(n):
+                x = x + 1.0
+                x *= 1.0
+                y = x - 0.25         # stored into another local: x kept
+            return x, y
+        for _ in range(3):
+            x, y = work(300)
+        self.assertEqual((x, y), (300.5, 300.25))
+
+    def test_alias_keeps_its_value(self):
+        def work(n):
+            x = 1.5
+            old = []
+            for i in range(n):
+                alias = x
+                x += 2.0             # count 3: alias and the stack
+                x = x + 0.0
+                old.append(alias)
+            return x, old
+        for _ in range(3):
+            x, old = work(100)
+        self.assertEqual(x, 1.5 + 200.0)
+        self.assertEqual(old, [1.5 + 2.0 * i for i in range(100)])
+
     def test_immortal_operands_never_written(self):
         code = textwrap.dedent("""
             import sys
@@ -247,6 +277,175 @@ class FloatResultTests(unittest.TestCase):
         """)
         res = script_helper.assert_python_ok("-c", code)
         self.assertEqual(res.out.decode().split(), ["True", "True", "True"])
+
+
+class IntResultTests(unittest.TestCase):
+    # The same for BINARY_OP_ADD_INT, _SUBTRACT_INT and _MULTIPLY_INT, when
+    # the result is a one-digit int outside the cached small ints, and also
+    # into the left operand when only the stack and the local the result is
+    # stored into hold it.
+
+    def test_results(self):
+        def work(values):
+            out = []
+            for a in values:
+                for b in values:
+                    out.append((a + 1 + b, a * 3 - b, (a - 1) * (b + 1),
+                                a + b * 1))
+            return out
+        values = [-2**40, -2**30, -2**30 + 1, -1000, -6, -5, -1, 0, 1, 255,
+                  256, 257, 1000, 2**30 - 1, 2**30, 2**40]
+        expected = [(a + 1 + b, a * 3 - b, (a - 1) * (b + 1), a + b * 1)
+                    for a in values for b in values]
+        for _ in range(3):
+            self.assertEqual(work(values), expected)
+
+    def test_small_ints_stay_shared(self):
+        def work():
+            out = []
+            for a in range(-300, 300, 7):
+                out.append((a + 1) * 1 + 0)
+                out.append((a * 1) - 1)
+            return out
+        for _ in range(3):
+            out = work()
+        for v in out:
+            self.assertEqual(type(v), int)
+            if -5 <= v <= 256:
+                self.assertIs(v, v + 0 - 0)          # the cached object
+                self.assertTrue(sys._is_immortal(v))
+
+    def test_store_back_and_aliases(self):
+        def work(n):
+            i = 1000
+            total = 0
+            kept = []
+            seen = set()
+            for k in range(n):
+                i += 1
+                seen.add(id(i))
+                alias = i
+                i = i + 2            # count 3: alias and the stack
+                kept.append(alias)
+                total = total + i    # total and i: i is kept
+            return i, total, kept, len(seen)
+        for _ in range(3):
+            i, total, kept, distinct = work(200)
+        self.assertEqual(i, 1000 + 3 * 200)
+        self.assertEqual(kept, [1000 + 3 * k + 1 for k in range(200)])
+        self.assertEqual(total, sum(1000 + 3 * k + 3 for k in range(200)))
+        self.assertGreater(distinct, 1)
+
+    def test_loop_counter_written_in_place(self):
+        def work(n):
+            i = 300
+            in_place = 0
+            for _ in range(n):      # JUMP_BACKWARD: the code is quickened
+                before = id(i)
+                i += 1
+                in_place += id(i) == before
+            return i, in_place
+        for _ in range(3):
+            i, in_place = work(2000)
+        self.assertEqual(i, 2300)
+        # The first result is a new int: the constant 300 is shared.
+        self.assertEqual(in_place, 1999)
+
+    def test_constants_unchanged(self):
+        def work():
+            acc = 0
+            for k in range(100):
+                acc = 1000 + acc + 100000
+            return acc
+        for _ in range(3):
+            self.assertEqual(work(), 100 * 101000)
+        self.assertIn(1000, work.__code__.co_consts)
+        self.assertIn(100000, work.__code__.co_consts)
+
+
+class RangeLoopTests(unittest.TestCase):
+    # FOR_ITER over a range stores the next value straight into the loop
+    # variable, into its int when nothing else holds it
+    # (pycore_immortal_ceval.h).
+
+    RANGES = [(0,), (10,), (250, 262), (-300, 300, 7), (2**30 - 3, 2**30 + 3),
+              (2**40, 2**40 + 5), (1000, -1000, -9), (-2**31, -2**31 + 4),
+              (5, 5), (3, 1)]
+
+    def test_values(self):
+        def work(args):
+            out = []
+            for i in range(*args):
+                out.append(i)
+            return out, i if out else None
+        for _ in range(10):
+            for args in self.RANGES:
+                out, last = work(args)
+                self.assertEqual(out, list(range(*args)))
+                self.assertEqual(last, out[-1] if out else None)
+                for v in out:
+                    if -5 <= v <= 256:
+                        self.assertTrue(sys._is_immortal(v))
+
+    def test_loop_variable_shared_or_rebound(self):
+        def work(n):
+            kept, sums = [], []
+            for i in range(1000, 1000 + n):
+                if i % 3 == 0:
+                    kept.append(i)          # shared: never overwritten
+                total = 0
+                for j in range(2000, 2003):  # nested: STORE_FAST__LOAD_FAST
+                    total += j + i
+                sums.append(total)
+                i = -i                      # rebound in the body
+            return kept, sums, i
+        for _ in range(10):
+            kept, sums, last = work(100)
+        self.assertEqual(kept, [i for i in range(1000, 1100) if i % 3 == 0])
+        self.assertEqual(sums, [6003 + 3 * i for i in range(1000, 1100)])
+        self.assertEqual(last, -1099)
+
+    def test_written_in_place(self):
+        def work():
+            same = 0
+            prev = None
+            for i in range(1000, 3000):
+                cur = id(i)
+                same += cur == prev
+                prev = cur
+            return same
+        for _ in range(10):
+            same = work()
+        # Stock allocates each value while the variable holds the last.
+        self.assertEqual(same, 1999)
+
+    def test_generator_and_tracing(self):
+        def gen():
+            for i in range(500, 510):
+                yield i
+        self.assertEqual(list(gen()), list(range(500, 510)))
+        lines = []
+        def tracer(frame, event, arg):
+            if frame.f_code is work.__code__:
+                lines.append((event, frame.f_lineno))
+            return tracer
+        def work():
+            out = []
+            for i in range(300, 303):
+                out.append(i)
+            return out
+        for _ in range(10):
+            work()
+        old = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            out = work()
+        finally:
+            sys.settrace(old)
+        self.assertEqual(out, [300, 301, 302])
+        first = work.__code__.co_firstlineno
+        self.assertEqual([l - first for e, l in lines if e == 'line'],
+                         [1, 2, 3, 2, 3, 2, 3, 2, 4])
 
 
 class LifecycleTests(unittest.TestCase):

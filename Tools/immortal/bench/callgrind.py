@@ -14,6 +14,8 @@ subtracted. Prints a table and the geometric mean of fork/stock.
 
 import argparse
 import concurrent.futures
+import hashlib
+import json
 import math
 import os
 import re
@@ -46,6 +48,38 @@ def count(python, args, env=None):
         tail = proc.stderr.decode(errors='replace')[-2000:]
         raise RuntimeError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{tail}')
     return int(m[-1])
+
+
+class StockCache:
+    """Counts of the stock twin kept in a JSON file between runs.
+
+    A count is deterministic for a binary and its input, and the stock twin
+    changes only when upstream does: keyed by the binary's sha256, the
+    options and the arguments, a kept count is what a new run would give.
+    """
+
+    def __init__(self, path, exe):
+        self.path = path
+        with open(exe, 'rb') as f:
+            self.binary = hashlib.sha256(f.read()).hexdigest()
+        try:
+            with open(path) as f:
+                self.counts = json.load(f)
+        except FileNotFoundError:
+            self.counts = {}
+
+    def key(self, args):
+        return ' '.join([self.binary, *PYTHON_OPTIONS, *args])
+
+    def get(self, args):
+        return self.counts.get(self.key(args))
+
+    def put(self, args, n):
+        self.counts[self.key(args)] = n
+
+    def save(self):
+        with open(self.path, 'w') as f:
+            json.dump(self.counts, f, indent=0, sort_keys=True)
 
 
 def our_workloads():
@@ -103,6 +137,9 @@ def main():
     p.add_argument('--frozen-modules', choices=('on', 'off'), default='on',
                    help='-X frozen_modules for both (default on: as '
                         'installed)')
+    p.add_argument('--stock-cache', metavar='FILE',
+                   help='keep the stock twin\'s counts in FILE and reuse '
+                        'those of the same binary (halves a rerun)')
     p.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 2)
     opts = p.parse_args()
     PYTHON_OPTIONS[:] = ['-X', f'frozen_modules={opts.frozen_modules}']
@@ -128,12 +165,21 @@ def main():
     baselines = [('(start-up)', [WORKLOADS, 'empty'])]
     if opts.pyperformance:
         baselines.append(('(start-up, pyperf)', ['-c', 'import pyperf']))
+    cache = StockCache(opts.stock_cache, opts.stock) if opts.stock_cache else None
     tasks = {}
+    results = {}
     with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
         for name, args in baselines + jobs:
             for which, exe in (('stock', opts.stock), ('fork', opts.fork)):
-                tasks[name, which] = pool.submit(count, exe, args, env)
-        results = {key: f.result() for key, f in tasks.items()}
+                if which == 'stock' and cache and cache.get(args) is not None:
+                    results[name, which] = cache.get(args)
+                else:
+                    tasks[name, which] = pool.submit(count, exe, args, env)
+        results.update((key, f.result()) for key, f in tasks.items())
+    if cache:
+        for name, args in baselines + jobs:
+            cache.put(args, results[name, 'stock'])
+        cache.save()
 
     print(f'{"workload":<34} {"stock":>15} {"fork":>15} {"fork/stock":>10}')
     ratios = []
