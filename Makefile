@@ -8,6 +8,8 @@
 #   make serverbench      Django under uWSGI and gunicorn, stock vs fork: memory, req/s
 #   make realapp          a real site (Wagtail 7.0 from PyPI) the same way, 3 configurations
 #   make stock-debug                               -> build/stock-debug/python
+#   make opt              both twins with PGO + LTO -> build/{immortal,stock}-opt/python
+#                         (--enable-optimizations --with-lto; ~15 min each here)
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
 #   make install PREFIX=/opt/immortal               python3, python3.11, ...
@@ -42,13 +44,19 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared servers serverbench realapp \
+	immortal-shared stock-shared servers serverbench realapp opt immortal-opt stock-opt \
 	install demo probe corpus bench bench-wall devtree export clean deps
 
 all: immortal
 
-immortal stock immortal-debug stock-debug immortal-shared stock-shared:
+immortal stock immortal-debug stock-debug immortal-shared stock-shared \
+immortal-opt stock-opt:
 	@$(BUILD_ENV) $(TOOLS)/build.sh $@
+
+# Both twins optimized as distributions build them (Debian's python3.11 is
+# PGO + LTO): `make bench BENCHOPTS="--stock build/stock-opt/python --fork
+# build/immortal-opt/python"` compares them (Doc/immortal/benchmarks.md).
+opt: immortal-opt stock-opt
 
 # Both twins as libpython3.11.so, installed in build/prefix/{immortal,stock}:
 # what pre-fork servers embed (Doc/immortal/servers.md).
@@ -113,7 +121,7 @@ corpus: immortal stock
 		--json build/corpus/results.json $(CORPUSOPTS)
 
 bench: immortal stock
-	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS)
+	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS) $(BENCHOPTS)
 
 bench-wall: immortal stock
 	build/stock/python $(TOOLS)/bench/wall.py $(PYPERF_ARGS) $(BENCHOPTS)

@@ -9,6 +9,9 @@
 #                   build/prefix/immortal/ (bin/python3, lib/libpython3.11.so.1.0):
 #                   what uWSGI's python3 plugin loads (Doc/immortal/servers.md)
 #   stock-shared    the same for upstream         -> build/prefix/stock/
+#   immortal-opt    the fork, --enable-optimizations --with-lto (PGO + LTO,
+#                   as Debian builds its python3.11) -> build/immortal-opt/python
+#   stock-opt       upstream, the same            -> build/stock-opt/python
 #
 # Options come from the environment and are sticky: a value given once (e.g.
 # `make SHARED=1`) is saved in build/options and used by every variant until
@@ -23,10 +26,16 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug|immortal-shared|stock-shared}
+variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt}
 install_prefix=
+optimize=
 case $variant in
     immortal|stock) source_kind=$variant; debug= ;;
+    immortal-opt|stock-opt)
+        # PGO's training run is upstream's own (PROFILE_TASK: the --pgo
+        # subset of the test suite), the same for both twins.
+        source_kind=${variant%-opt}; debug=
+        optimize="--enable-optimizations --with-lto" ;;
     immortal-debug|stock-debug) source_kind=${variant%-debug}; debug=--with-pydebug ;;
     immortal-shared|stock-shared)
         source_kind=${variant%-shared}; debug=
@@ -69,6 +78,8 @@ elif [ "$SHARED" = 1 ]; then
     configure_args+=(--enable-shared 'LDFLAGS=-Wl,-rpath,\$$ORIGIN:\$$ORIGIN/../lib')
 fi
 [ -z "$debug" ] || configure_args+=("$debug")
+# shellcheck disable=SC2206
+[ -z "$optimize" ] || configure_args+=($optimize)
 # shellcheck disable=SC2206
 [ -z "$CONFIGURE_FLAGS" ] || configure_args+=($CONFIGURE_FLAGS)
 
