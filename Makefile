@@ -9,7 +9,7 @@
 #   make realapp          a real site (Wagtail 7.0 from PyPI) the same way, 3 configurations
 #   make stock-debug                               -> build/stock-debug/python
 #   make opt              both twins with PGO + LTO -> build/{immortal,stock}-opt/python
-#                         (--enable-optimizations --with-lto; ~15 min each here)
+#                         (--enable-optimizations --with-lto; ~20 min each here)
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
 #   make install PREFIX=/opt/immortal               python3, python3.11, ...
