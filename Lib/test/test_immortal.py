@@ -351,6 +351,30 @@ class IntResultTests(unittest.TestCase):
         # The first result is a new int: the constant 300 is shared.
         self.assertEqual(in_place, 1999)
 
+    def test_immortal_operands_never_written(self):
+        code = textwrap.dedent("""
+            import sys
+            warm = [1000, 2000, 3000]
+            sys.immortalize_heap()
+            def work():
+                i = warm[0]
+                total = warm[1]
+                for k in range(50):
+                    i += 1                 # immortal left operand
+                    total = total + i
+                j = warm[2]                # the loop variable: immortal
+                for j in range(2000, 2010):
+                    pass
+                return i, total, j
+            for _ in range(10):
+                r = work()
+            print(r == (1050, 2000 + sum(range(1001, 1051)), 2009),
+                  warm == [1000, 2000, 3000],
+                  all(sys._is_immortal(v) for v in warm))
+        """)
+        res = script_helper.assert_python_ok("-c", code)
+        self.assertEqual(res.out.decode().split(), ["True", "True", "True"])
+
     def test_constants_unchanged(self):
         def work():
             acc = 0
