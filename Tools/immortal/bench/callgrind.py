@@ -78,6 +78,7 @@ class StockCache:
         self.counts[self.key(args)] = n
 
     def save(self):
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with open(self.path, 'w') as f:
             json.dump(self.counts, f, indent=0, sort_keys=True)
 
