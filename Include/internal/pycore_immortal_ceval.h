@@ -104,6 +104,14 @@ _PyImmortal_IsSmallInt(stwodigits value)
     return -_PY_NSMALLNEGINTS <= value && value < _PY_NSMALLPOSINTS;
 }
 
+/* The cached small int: immortal, so used without a reference. */
+static inline PyObject *
+_PyImmortal_SmallInt(stwodigits value)
+{
+    assert(_PyImmortal_IsSmallInt(value));
+    return (PyObject *)&_PyLong_SMALL_INTS[_PY_NSMALLNEGINTS + value];
+}
+
 /* A one-digit value, written into an int object nothing else holds (never
    a small int: those are the shared cached objects). Every int has room
    for one digit, zero included (_PyLong_New()). */
@@ -139,7 +147,7 @@ _PyImmortal_IntResult(int operation, PyObject *left, PyObject *right,
         stwodigits value = (operation == NB_ADD ? a + b
                             : operation == NB_SUBTRACT ? a - b : a * b);
         if (_PyImmortal_IsSmallInt(value)) {
-            res = (PyObject *)&_PyLong_SMALL_INTS[_PY_NSMALLNEGINTS + value];
+            res = _PyImmortal_SmallInt(value);
         }
         else {
             res = NULL;
@@ -187,19 +195,20 @@ _PyImmortal_RangeNextIntoLocal(PyObject *iter, _Py_CODEUNIT next,
     long value = (long)(r->start + (unsigned long)(r->index++) * r->step);
     PyObject **target = &localsplus[_Py_OPARG(next)];
     PyObject *old = *target;
+    PyObject *v;
     if (_PyImmortal_IsSmallInt(value)) {
-        *target = (PyObject *)&_PyLong_SMALL_INTS[_PY_NSMALLNEGINTS + value];
-        Py_XDECREF(old);
-        return 1;
+        v = _PyImmortal_SmallInt(value);
     }
-    if (old != NULL && PyLong_CheckExact(old) && Py_REFCNT(old) == 1
-        && _PyImmortal_IsOneDigit(value)) {
+    else if (old != NULL && PyLong_CheckExact(old) && Py_REFCNT(old) == 1
+             && _PyImmortal_IsOneDigit(value)) {
         _PyImmortal_SetInt(old, value);
         return 1;
     }
-    PyObject *v = PyLong_FromLong(value);
-    if (v == NULL) {
-        return -1;
+    else {
+        v = PyLong_FromLong(value);
+        if (v == NULL) {
+            return -1;
+        }
     }
     *target = v;
     Py_XDECREF(old);

@@ -172,8 +172,9 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
         for name, args in baselines + jobs:
             for which, exe in (('stock', opts.stock), ('fork', opts.fork)):
-                if which == 'stock' and cache and cache.get(args) is not None:
-                    results[name, which] = cache.get(args)
+                kept = cache.get(args) if which == 'stock' and cache else None
+                if kept is not None:
+                    results[name, which] = kept
                 else:
                     tasks[name, which] = pool.submit(count, exe, args, env)
         results.update((key, f.result()) for key, f in tasks.items())
