@@ -7,8 +7,9 @@
    instructions and inline caches as it specializes. In a forked worker
    each such write copies a page of the master's. sys.immortalize_heap()
    (Python/immortalize.c) calls _PyImmortal_PrepareReadOnly() on each
-   object it makes immortal, so that those writes happen once, in the
-   master; what is written on use anyway is listed under "Limits" in
+   object it makes immortal, and _PyImmortal_FreezeCode() on each code
+   object unless told specialize=True, so that those writes happen once,
+   in the master; what is written on use anyway is listed under "Limits" in
    Doc/immortal/immortalize-heap.md. Nothing here runs Python code. */
 
 #include "Python.h"
@@ -86,9 +87,6 @@ _PyImmortal_PrepareReadOnly(PyObject *op)
     /* Exact str never gets here: visit() hashes it on its fast path. */
     if (tp == &PyBytes_Type) {
         (void)PyObject_Hash(op);
-    }
-    else if (tp == &PyCode_Type) {
-        _PyImmortal_FreezeCode((PyCodeObject *)op);
     }
     else if (PyDict_Check(op)) {
         PyDictObject *mp = (PyDictObject *)op;

@@ -87,6 +87,8 @@ typedef struct {
     /* The datetime types, if the _datetime module is loaded: their
        instances are not collector objects but hold references. */
     PyTypeObject *datetime_type, *time_type, *timezone_type;
+    /* specialize=False: code objects are frozen (_PyImmortal_FreezeCode()). */
+    int freeze_code;
 } walk_state;
 
 /* Has a walk started in this process (or in the parent it was forked
@@ -124,7 +126,12 @@ make_immortal(walk_state *st, PyObject *op, enum immortal_kind kind)
     Py_ssize_t refcnt = Py_REFCNT(op);
     set_immortal(op);
     st->kinds[kind]++;
-    _PyImmortal_PrepareReadOnly(op);
+    if (kind != KIND_CODE) {
+        _PyImmortal_PrepareReadOnly(op);
+    }
+    else if (st->freeze_code) {
+        _PyImmortal_FreezeCode((PyCodeObject *)op);
+    }
     return refcnt;
 }
 
@@ -384,10 +391,11 @@ visit(PyObject *op, void *arg)
     walk_state *st = (walk_state *)arg;
     if (_Py_IsImmortal(op)) {
         /* Deep-frozen code (the frozen stdlib modules) was immortal from
-           the start, but still warms up and specializes. */
+           the start, but still warms up and specializes; so does code an
+           earlier call made immortal with specialize=True. */
         if (Py_IS_TYPE(op, &PyCode_Type)) {
             PyCodeObject *co = (PyCodeObject *)op;
-            if (_PyImmortal_IsStatic(op)) {
+            if (st->freeze_code) {
                 _PyImmortal_FreezeCode(co);
             }
             /* co_code is made, and cached in the code object, on first
@@ -742,6 +750,16 @@ _PyImmortal_HeapIsImmortalized(void)
     return heap_immortalized;
 }
 
+/* Did the last call freeze immortal code (specialize=False)? Set with
+   heap_immortalized: before any call, deep-frozen code specializes. */
+static int code_frozen = 0;
+
+int
+_PyImmortal_CodeIsFrozen(void)
+{
+    return code_frozen;
+}
+
 
 /* --- sys.immortalize_heap() --- */
 
@@ -845,8 +863,15 @@ make_stats(walk_state *st, Py_ssize_t collected, size_t sealed,
 
 PyObject *
 _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
-                                 PyObject *Py_UNUSED(ignored))
+                                 PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"specialize", NULL};
+    int specialize = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:immortalize_heap",
+                                     kwlist, &specialize))
+    {
+        return NULL;
+    }
     PyThreadState *tstate = _PyThreadState_GET();
     PyInterpreterState *interp = tstate->interp;
 
@@ -881,6 +906,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     }
 
     walk_state st = {0};
+    st.freeze_code = !specialize;
     find_datetime_types(&st);
 
     _PyTime_t t0 = _PyTime_GetPerfCounter();
@@ -919,6 +945,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     /* Each child forked from now on seals pymalloc's arenas. */
     size_t sealed = _PyObject_ArenaBytesInUse();
     heap_immortalized = 1;
+    code_frozen = st.freeze_code;
     _PyTime_t t2 = _PyTime_GetPerfCounter();
     stats = make_stats(&st, collected, sealed, t0, t1, t2);
 
@@ -938,7 +965,7 @@ done:
 }
 
 const char _PyImmortal_sys_immortalize_heap_doc[] =
-"immortalize_heap($module, /)\n"
+"immortalize_heap($module, /, *, specialize=False)\n"
 "--\n"
 "\n"
 "Make every live object immortal; return what was done.\n"
@@ -951,6 +978,12 @@ const char _PyImmortal_sys_immortalize_heap_doc[] =
 "whose type has a finalizer (files, sockets, generators, classes with\n"
 "__del__) stay mortal. Objects created later stay mortal; calling again\n"
 "makes them immortal too.\n"
+"\n"
+"Code objects are frozen: the workers never write to them, and code the\n"
+"master did not warm up runs unspecialized there. With specialize=True\n"
+"they keep warming up and specializing in every process, as on stock:\n"
+"faster cold code, but each worker copies the pages of the code it\n"
+"specializes. Code an earlier call froze stays frozen.\n"
 "\n"
 "Raises RuntimeError in a subinterpreter, during finalization, and\n"
 "during a garbage collection.";

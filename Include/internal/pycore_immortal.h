@@ -141,7 +141,8 @@ extern PyObject *_PyImmortal_sys_is_immortal(PyObject *module, PyObject *op);
 extern const char _PyImmortal_sys_is_immortal_doc[];
 /* Python/immortalize.c */
 extern PyObject *_PyImmortal_sys_immortalize_heap(PyObject *module,
-                                                  PyObject *unused);
+                                                  PyObject *args,
+                                                  PyObject *kwds);
 extern const char _PyImmortal_sys_immortalize_heap_doc[];
 /* Python/immortal_mortal.c */
 extern PyObject *_PyImmortal_sys_stays_mortal(PyObject *module, PyObject *op);
@@ -157,7 +158,8 @@ extern const char _PyImmortal_sys_detected_writes_doc[];
 #define _PYIMMORTAL_SYS_METHODS \
     {"_is_immortal", _PyImmortal_sys_is_immortal, METH_O, \
      _PyImmortal_sys_is_immortal_doc}, \
-    {"immortalize_heap", _PyImmortal_sys_immortalize_heap, METH_NOARGS, \
+    {"immortalize_heap", _PyCFunction_CAST(_PyImmortal_sys_immortalize_heap), \
+     METH_VARARGS | METH_KEYWORDS, \
      _PyImmortal_sys_immortalize_heap_doc}, \
     {"_immortal_stays_mortal", _PyImmortal_sys_stays_mortal, METH_O, \
      _PyImmortal_sys_stays_mortal_doc}, \

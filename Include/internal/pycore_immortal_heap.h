@@ -72,7 +72,8 @@ extern void _PyImmortal_AllocAfterFork(void);
 /* --- Read-only in use (Python/immortal_readonly.c) --- */
 
 /* Assign what the runtime would write to op on first use (its hash,
-   version tags, a code object's warm-up and specialization). */
+   version tags); a code object's warm-up and specialization are frozen by
+   _PyImmortal_FreezeCode(), unless the call says specialize=True. */
 extern void _PyImmortal_PrepareReadOnly(PyObject *op);
 extern void _PyImmortal_FreezeCode(PyCodeObject *co);
 
@@ -130,6 +131,9 @@ extern void _PyImmortal_FinalizeHeld(PyThreadState *tstate);
 /* Has sys.immortalize_heap() run in this process (or in the parent it was
    forked from)? (Python/immortalize.c) */
 extern int _PyImmortal_HeapIsImmortalized(void);
+/* ... and did its last call freeze code objects (specialize=False)? Code
+   the call made immortal is then never re-specialized (Python/ceval.c). */
+extern int _PyImmortal_CodeIsFrozen(void);
 
 /* --- The collector (Modules/gc_immortal.h) --- */
 

@@ -696,6 +696,78 @@ class SpecializationTest(unittest.TestCase):
         self.assertEqual(res.out.decode().split(),
                          ["frozen", "True", "True", "True", "True"])
 
+    def test_specialize_keeps_code_specializing(self):
+        # specialize=True: code the master never warmed quickens and
+        # specializes after the call, deep-frozen code re-specializes after
+        # a miss, and a worker writes its own copy of the code object; a
+        # later call without it freezes the code again.
+        out = run("""
+            import dis, genericpath, os
+            def cold(seq):
+                total = 0
+                for x in seq:
+                    total += x
+                return total
+            def ops(f):
+                return [i.opname for i in dis.get_instructions(
+                    f, adaptive=True)]
+            base = ops(cold)
+            stats = sys.immortalize_heap(specialize=True)
+            print(sys._is_immortal(cold.__code__), stats.code > 0)
+            before = raw(cold.__code__, cold.__code__.__sizeof__())
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                for _ in range(100):
+                    cold([1, 2, 3])
+                written = raw(cold.__code__, cold.__code__.__sizeof__())
+                os.write(w, b"%d" % (written != before))
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print("worker wrote code:", os.read(r, 10).decode())
+            print(raw(cold.__code__, cold.__code__.__sizeof__()) == before)
+            for _ in range(100):
+                cold([1, 2, 3])
+            print("BINARY_OP_ADD_INT" in ops(cold), ops(cold) != base)
+            for _ in range(1000):
+                genericpath.commonprefix(["ab", "ac"])
+            for _ in range(1000):
+                genericpath.commonprefix(("ab", "ac"))
+            print("BINARY_SUBSCR_TUPLE_INT" in ops(genericpath.commonprefix))
+            sys.immortalize_heap()
+            frozen = ops(cold), ops(genericpath.commonprefix)
+            for _ in range(1000):
+                cold([1.0, 2.0])
+                genericpath.commonprefix(["ab", "ac"])
+            print((ops(cold), ops(genericpath.commonprefix)) == frozen)
+            try:
+                sys.immortalize_heap(True)
+            except TypeError as e:
+                print("TypeError")
+        """)
+        self.assertEqual(out.split("\n"), [
+            "True True", "worker wrote code: 1", "True", "True True",
+            "True", "True", "TypeError"])
+
+    def test_default_leaves_cold_code_unspecialized(self):
+        out = run("""
+            import dis
+            def cold(seq):
+                total = 0
+                for x in seq:
+                    total += x
+                return total
+            def ops(f):
+                return [i.opname for i in dis.get_instructions(
+                    f, adaptive=True)]
+            base = ops(cold)
+            sys.immortalize_heap()
+            for _ in range(100):
+                cold([1, 2, 3])
+            print(ops(cold) == base)
+        """)
+        self.assertEqual(out, "True")
+
 
 class ForkTest(unittest.TestCase):
 
