@@ -20,7 +20,13 @@
 #                         private memory in a worker (Doc/immortal/wheels.md)
 #   make bench [PYPERFORMANCE=dir PYPERF=dir]   instruction counts (callgrind),
 #                         our workloads and, given the checkouts, pyperformance's
-#   make bench-wall PYPERFORMANCE=dir PYPERF=dir   pyperformance wall time
+#   make pyperformance [PYPERFORMANCE_OPTS="--rounds 2 -- --fast"]   the real
+#                         pyperformance runner (pinned, from PyPI) on both twins
+#   make bench-wall [WALLOPTS=...]   wall time: the whole default set, 3
+#                         interleaved rounds, --fast (= make pyperformance with those)
+#   make worker-speed [WORKEROPTS="--callgrind"]   the demo's workers after
+#                         immortalize_heap(): ms and instructions per request, USS,
+#                         frozen code vs specialize=True vs warm_up()
 #   make devtree          a git repo of upstream + our changes, to edit (dev/)
 #   make export           write dev/ back into patches/ and the overlay
 #   make clean            remove build/ (not the download cache, not dev/)
@@ -45,7 +51,8 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
 	immortal-shared stock-shared servers serverbench realapp opt immortal-opt stock-opt \
-	install demo probe corpus bench bench-wall devtree export clean deps
+	install demo probe corpus bench bench-wall pyperformance worker-speed \
+	devtree export clean deps
 
 all: immortal
 
@@ -123,8 +130,17 @@ corpus: immortal stock
 bench: immortal stock
 	build/stock/python $(TOOLS)/bench/callgrind.py $(PYPERF_ARGS) $(BENCHOPTS)
 
+PYPERFORMANCE_OPTS ?=
+pyperformance: immortal stock
+	build/stock/python $(TOOLS)/bench/pyperformance.py $(PYPERFORMANCE_OPTS)
+
+WALLOPTS ?= --rounds 3 -- --fast
 bench-wall: immortal stock
-	build/stock/python $(TOOLS)/bench/wall.py $(PYPERF_ARGS) $(BENCHOPTS)
+	build/stock/python $(TOOLS)/bench/pyperformance.py $(WALLOPTS)
+
+WORKEROPTS ?=
+worker-speed: immortal stock
+	build/stock/python $(TOOLS)/bench/worker_speed.py $(WORKEROPTS)
 
 devtree:
 	@$(TOOLS)/devtree.sh

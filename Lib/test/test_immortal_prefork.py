@@ -58,6 +58,111 @@ class HelperTest(unittest.TestCase):
         self.assertEqual(out[0], "immortalize_heap True True")
         self.assertEqual(out[1], "1 True")
 
+    def test_warm_up_specializes_what_the_requests_run(self):
+        # warm_up() runs GET requests through the WSGI application in the
+        # master: the code they run is specialized before prepare_fork()
+        # freezes it, so the workers share it warm.
+        code = textwrap.dedent("""
+            import dis, immortal_prefork
+            seen, closed = [], []
+            def handler(n):
+                total = 0
+                for i in range(n):
+                    total += i
+                return total
+            class Body(list):
+                def close(self):
+                    closed.append(1)
+            def app(environ, start_response):
+                seen.append((environ["PATH_INFO"], environ["QUERY_STRING"],
+                             environ["HTTP_HOST"]))
+                if environ["PATH_INFO"] == "/missing":
+                    start_response("404 Not Found", [])
+                    return Body([b""])
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return Body([str(handler(3)).encode()])
+            def ops():
+                return [i.opname for i in dis.get_instructions(
+                    handler, adaptive=True)]
+            before = ops()
+            print(immortal_prefork.warm_up(app, ["/a?x=1", "/b"]))
+            print(seen[0], seen[1], len(closed))
+            print(ops() != before, "BINARY_OP_ADD_INT" in ops())
+            immortal_prefork.prepare_fork()
+            try:
+                immortal_prefork.warm_up(app, ["/missing"], rounds=1)
+            except RuntimeError as e:
+                print(e)
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode().split("\n")
+        rounds = immortal_prefork.WARM_UP_ROUNDS
+        self.assertEqual(out[0], str(2 * rounds))
+        self.assertEqual(out[1], "('/a', 'x=1', 'localhost') ('/b', '', "
+                                 "'localhost') %d" % (2 * rounds))
+        self.assertEqual(out[2], "True True")
+        self.assertEqual(out[3], "warm_up(): '/missing' answered 404 Not Found")
+
+    def test_prepare_fork_specialize(self):
+        code = textwrap.dedent("""
+            import dis, immortal_prefork
+            def cold(seq):
+                total = 0
+                for x in seq:
+                    total += x
+                return total
+            base = [i.opname for i in dis.get_instructions(cold, adaptive=True)]
+            immortal_prefork.prepare_fork(specialize=True)
+            for _ in range(100):
+                cold([1, 2])
+            print(base != [i.opname for i in dis.get_instructions(
+                cold, adaptive=True)])
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode().strip()
+        self.assertEqual(out, "True")
+
+    def test_pool_workers_share_the_heap(self):
+        # immortal_prefork.pool(): the heap is prepared before the fork
+        # context's workers start; each runs after_fork() and then the
+        # initializer; reading the parent's data writes none of it.
+        code = textwrap.dedent("""
+            import ctypes, os, sys, immortal_prefork
+            data = [("row-%d" % i, [i, i * 0.5]) for i in range(20000)]
+            immortal_prefork.prepare_fork()     # pool() does not again
+            raw = {id(o): ctypes.c_ssize_t.from_address(id(o)).value
+                   for o in (data, data[7], data[7][0], data[7][1])}
+            inits = []
+            immortal_prefork.register_after_fork(lambda: inits.append("hook"))
+            def init(tag):
+                inits.append(tag)
+            def task(k):
+                total = sum(len(name) + len(vals) for name, vals in data[k::4])
+                same = all(ctypes.c_ssize_t.from_address(a).value == v
+                           for a, v in raw.items())
+                return (os.getpid() != PARENT, immortal_prefork.prepared(),
+                        inits, total > 0, same)
+            PARENT = os.getpid()
+            with immortal_prefork.pool(2, init, ("init",)) as p:
+                results = p.map(task, range(4), chunksize=1)
+            print(immortal_prefork.prepared(), sys._is_immortal(data))
+            for r in sorted(set(map(repr, results))):
+                print(r)
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode().split("\n")
+        self.assertEqual(out, [
+            "immortalize_heap True",
+            "(True, 'immortalize_heap', ['hook', 'init'], True, True)", ""])
+        # Without prepare_fork() first, pool() prepares the heap.
+        code = textwrap.dedent("""
+            import sys, immortal_prefork
+            data = [[i] for i in range(100)]
+            def check():
+                return sys._is_immortal(data)   # the parent's, not a copy
+            with immortal_prefork.pool(1) as p:
+                print(p.apply(check), immortal_prefork.prepared())
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode().strip()
+        self.assertEqual(out, "True immortalize_heap")
+
     def test_after_fork_collects_sooner(self):
         # A worker's garbage that young collections found alive (the request
         # was running) waits in the oldest generation; after_fork() has that

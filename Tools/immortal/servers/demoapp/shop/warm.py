@@ -9,6 +9,10 @@ from django.db import connection
 
 CACHE = {}
 
+# The request mix of the server benchmark, for immortal_prefork.warm_up().
+URLS = ["/", "/product/1/", "/product/2/", "/api/search/?q=red+steel",
+        "/api/search/?q=travel"]
+
 WORDS = ("red green blue black white small large light heavy steel wood "
          "glass cotton wool smart classic modern vintage compact deluxe "
          "portable outdoor kitchen garden office travel sport").split()
