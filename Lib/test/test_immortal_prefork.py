@@ -415,6 +415,48 @@ class ShippedFilesTest(unittest.TestCase):
             {"LD_LIBRARY_PATH": os.path.join(PREFIX, "lib"),
              "PYTHONHOME": PREFIX}))
 
+    def test_uwsgi_ini_with_uwsgi_from_pypi(self):
+        # `pip install uwsgi` with the fork's pip builds uWSGI from its
+        # sdist against the fork (the Python plugin built in); the
+        # recipe's [pip] section runs the demo with it. pip's cache keeps
+        # the built wheel: later runs are offline.
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        venv = os.path.join(tmp, "venv")
+        cache = os.path.join(
+            os.environ.get("IMMORTAL_CACHE_DIR")
+            or os.path.join(os.path.expanduser("~"), ".cache",
+                            "immortal-cpython"), "pip-uwsgi")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PIP_", "PYTHON"))}
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=cache,
+                   PIP_DISABLE_PIP_VERSION_CHECK="1")
+        if os.environ.get("PIP_CERT"):
+            env["PIP_CERT"] = os.environ["PIP_CERT"]
+        subprocess.run([os.path.join(PREFIX, "bin", "python3"), "-m", "venv",
+                        venv], check=True, env=env)
+        proc = subprocess.run(
+            [os.path.join(venv, "bin", "pip"), "install", "-q",
+             "--no-binary", ":all:", "--require-hashes", "-r",
+             os.path.join(SERVERS_DIR, "uwsgi-requirements.txt")],
+            env=env, capture_output=True, text=True)
+        if proc.returncode:
+            msg = ("pip could not build uWSGI from PyPI (no network, no "
+                   f"cached build in {cache}?): " +
+                   (proc.stderr.strip().splitlines() or ["?"])[-1])
+            if os.environ.get("CI"):
+                self.fail(msg + "\n" + proc.stderr[-3000:])
+            self.skipTest(msg)
+        uwsgi = os.path.join(venv, "bin", "uwsgi")
+        libs = subprocess.run(["ldd", uwsgi], capture_output=True,
+                              text=True).stdout
+        self.assertIn(os.path.join(PREFIX, "lib", "libpython3.11.so.1.0"),
+                      libs)
+        info = self.run_demo(
+            [uwsgi, "--ini", "uwsgi.ini:pip", "--virtualenv", venv,
+             "--http11-socket", "127.0.0.1:PORT"], {})
+        self.check(info)
+
     def test_gunicorn_conf(self):
         self.check(self.run_demo(
             [os.path.join(PREFIX, "bin", "python3"), "-m", "gunicorn",
