@@ -27,8 +27,8 @@ import random
 import sys
 
 __all__ = ["prepare_fork", "after_fork", "register_after_fork", "warm_up",
-           "pool", "gunicorn_when_ready", "gunicorn_post_fork",
-           "uwsgi_setup"]
+           "pool", "celery_setup", "gunicorn_when_ready",
+           "gunicorn_post_fork", "uwsgi_setup"]
 
 _after_fork_hooks = []
 _prepared = None
@@ -188,6 +188,34 @@ def pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None,
     ctx = multiprocessing.get_context("fork")
     return ctx.Pool(processes, _pool_initializer, (initializer, initargs),
                     maxtasksperchild)
+
+
+def _celery_worker_init(sender=None, **kwargs):
+    prepare_fork()
+
+
+def _celery_process_init(sender=None, **kwargs):
+    after_fork()
+
+
+def celery_setup():
+    """For the module that defines a Celery app: a prefork worker's main
+    process prepares its heap before the pool's children are forked, and
+    each child runs after_fork().
+
+    Celery imports the app's task modules before it sends worker_init,
+    in the main process, before the pool starts: prepare_fork() runs
+    there, after what those modules built (the warm data the tasks read).
+    worker_process_init runs in each pool child, replacements
+    (worker_max_tasks_per_child) included. Returns nothing; calling it
+    twice connects the handlers once.
+    """
+    from celery import signals
+    signals.worker_init.connect(_celery_worker_init,
+                                dispatch_uid="immortal_prefork.worker_init")
+    signals.worker_process_init.connect(
+        _celery_process_init,
+        dispatch_uid="immortal_prefork.worker_process_init")
 
 
 def gunicorn_when_ready(server):

@@ -464,5 +464,45 @@ class ShippedFilesTest(unittest.TestCase):
              "demoapp.wsgi:application"], {}))
 
 
+@unittest.skipUnless(PREFIX and SERVERS_DIR and os.path.exists(
+    os.path.join(PREFIX, "bin", "python3")),
+    "needs the fork installed (make servers) and the servers directory "
+    "(make test sets IMMORTAL_SERVER_PREFIX and IMMORTAL_SERVERS_DIR)")
+class CeleryTest(unittest.TestCase):
+    """A Celery prefork worker (Celery and the Redis client from PyPI,
+    pinned; Debian's redis-server on loopback as the broker): the recipe,
+    immortal_prefork.celery_setup(), prepares the main process's heap
+    before the pool forks, and every child finds the dataset immortal."""
+
+    def test_prefork_children_share_the_heap(self):
+        if not os.path.exists("/usr/bin/redis-server"):
+            self.fail("no /usr/bin/redis-server: Tools/immortal/deps.sh "
+                      "installs it")
+        work = os.path.join(
+            os.environ.get("IMMORTAL_CACHE_DIR")
+            or os.path.join(os.path.expanduser("~"), ".cache",
+                            "immortal-cpython"), "celerybench")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "celery.json")
+            proc = subprocess.run(
+                [sys.executable, os.path.join(SERVERS_DIR, "celerybench.py"),
+                 "--configs", "fork", "--fork-prefix", PREFIX, "--work", work,
+                 "--mb", "5", "--tasks", "40", "--concurrency", "2",
+                 "--json", out], capture_output=True, text=True, timeout=900)
+            if proc.returncode and "pip install from PyPI" in proc.stderr \
+                    and not os.environ.get("CI"):
+                self.skipTest("Celery could not be installed from PyPI: "
+                              + proc.stderr.strip().splitlines()[-1])
+            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+            with open(out) as f:
+                res = json.load(f)["fork"]
+        kids = res["children"]
+        self.assertEqual(len({k["pid"] for k in kids}), 2, kids)
+        for kid in kids:
+            self.assertEqual(kid["prepared"], "immortalize_heap")
+            self.assertIs(kid["immortal"], True)
+        self.assertGreater(res["tasks_s"], 0)
+
+
 if __name__ == "__main__":
     unittest.main()

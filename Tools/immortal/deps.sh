@@ -18,6 +18,9 @@ packages=(
     # pre-fork servers the tests run the fork under (test_immortal_prefork),
     # and the server benchmark's load generator
     uwsgi-core uwsgi-plugin-python3 gunicorn python3-django wrk
+    # the broker of the Celery prefork test and benchmark (started on
+    # loopback by them, never as a service)
+    redis-server
     # the allocator of workers forked after sys.immortalize_heap()
     # (Python/immortal_alloc.c loads it at run time)
     libmimalloc2.0

@@ -6,8 +6,8 @@
 
 1. The runner: a venv (made by the stock twin's venv) with pyperformance
    and its dependencies from PyPI, pinned with hashes in
-   Tools/immortal/bench/pyperformance/requirements.txt (lock.py there
-   writes it).
+   Tools/immortal/bench/pyperformance/requirements.txt
+   (Tools/immortal/lock_requirements.py writes it).
 2. `pyperformance run --python build/stock/python` and `--python
    build/immortal/python`, each in a directory of its own, so each creates
    its benchmark venv with that interpreter's own venv and pip (and a pip

@@ -118,27 +118,29 @@ def run_step(cmd, what, timeout, log, **kw):
 
 # --- set-up ------------------------------------------------------------------
 
-def make_venv(twin, prefix, rebuild=False):
+def make_venv(twin, prefix, rebuild=False, requirements=REQUIREMENTS,
+              work=WORK):
     """The twin's venv (its own -m venv, its own pip, its own pip cache),
-    with requirements.txt installed from PyPI. Reused while requirements.txt
-    and the interpreter are unchanged."""
+    with requirements (default: the site's requirements.txt) installed from
+    PyPI, under work/TWIN/. Reused while the requirements and the
+    interpreter are unchanged. (celerybench.py uses it too.)"""
     python = os.path.join(prefix, "bin", "python3")
-    venv = os.path.join(WORK, twin, "venv")
+    venv = os.path.join(work, twin, "venv")
     vpython = os.path.join(venv, "bin", "python")
     stamp = os.path.join(venv, "realapp-installed")
-    want = corpus_run.sha256(REQUIREMENTS) + " " + os.path.realpath(python)
+    want = corpus_run.sha256(requirements) + " " + os.path.realpath(python)
     if not rebuild and os.path.exists(stamp) and open(stamp).read() == want:
         return vpython
-    say(f"{twin}: making {venv} (pip install -r {os.path.relpath(REQUIREMENTS, ROOT)})")
+    say(f"{twin}: making {venv} (pip install -r {os.path.relpath(requirements, ROOT)})")
     shutil.rmtree(venv, ignore_errors=True)
-    env = corpus_run.pip_env(os.path.join(WORK, twin, "pip-cache"))
-    log = os.path.join(WORK, twin, "venv.log")
+    env = corpus_run.pip_env(os.path.join(work, twin, "pip-cache"))
+    log = os.path.join(work, twin, "venv.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     open(log, "w").close()
     run_step([python, "-m", "venv", venv], f"{twin}: {python} -m venv",
              300, log, env=env)
     run_step([vpython, "-m", "pip", "install", "--progress-bar", "off",
-              "--require-hashes", "--only-binary=:all:", "-r", REQUIREMENTS],
+              "--require-hashes", "--only-binary=:all:", "-r", requirements],
              f"{twin}: pip install from PyPI (is PyPI reachable?)", 1200,
              log, env=env)
     with open(stamp, "w") as f:
