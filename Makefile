@@ -7,6 +7,7 @@
 #   make servers          both as libpython3.11.so -> build/prefix/{immortal,stock}/
 #   make serverbench      Django under uWSGI and gunicorn, stock vs fork: memory, req/s
 #   make realapp          a real site (Wagtail 7.0 from PyPI) the same way, 3 configurations
+#   make celerybench      Celery prefork (from PyPI, Redis on loopback): per-child memory, tasks/s
 #   make stock-debug                               -> build/stock-debug/python
 #   make opt              both twins with PGO + LTO -> build/{immortal,stock}-opt/python
 #                         (--enable-optimizations --with-lto; ~20 min each here)
@@ -50,7 +51,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared servers serverbench realapp opt immortal-opt stock-opt \
+	immortal-shared stock-shared servers serverbench realapp celerybench opt immortal-opt stock-opt \
 	install demo probe corpus bench bench-wall pyperformance worker-speed \
 	devtree export clean deps
 
@@ -116,6 +117,11 @@ REALAPPOPTS ?=
 realapp: servers stock
 	build/stock/python $(TOOLS)/servers/realapp.py \
 		--svg build/realapp.svg --json build/realapp.json $(REALAPPOPTS)
+
+CELERYOPTS ?=
+celerybench: servers stock
+	build/stock/python $(TOOLS)/servers/celerybench.py \
+		--json build/celerybench.json $(CELERYOPTS)
 
 # The PyPI wheel corpus on both twins, and the serializers' private memory
 # in a worker (Doc/immortal/wheels.md); test_immortal_wheels runs the first
