@@ -181,6 +181,8 @@ def pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None,
     multiprocessing.Pool (a context manager, map(), apply_async(), ...).
     Workers that replace others (maxtasksperchild) are forked from the
     same prepared heap. The "fork" context exists on POSIX only.
+    specialize is passed to prepare_fork() when this call prepares the
+    heap; a heap prepared earlier is used as it is.
     """
     import multiprocessing
     if _prepared is None:
@@ -190,15 +192,18 @@ def pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None,
                     maxtasksperchild)
 
 
+_celery_specialize = False
+
+
 def _celery_worker_init(sender=None, **kwargs):
-    prepare_fork()
+    prepare_fork(specialize=_celery_specialize)
 
 
 def _celery_process_init(sender=None, **kwargs):
     after_fork()
 
 
-def celery_setup():
+def celery_setup(*, specialize=False):
     """For the module that defines a Celery app: a prefork worker's main
     process prepares its heap before the pool's children are forked, and
     each child runs after_fork().
@@ -207,9 +212,12 @@ def celery_setup():
     in the main process, before the pool starts: prepare_fork() runs
     there, after what those modules built (the warm data the tasks read).
     worker_process_init runs in each pool child, replacements
-    (worker_max_tasks_per_child) included. Returns nothing; calling it
-    twice connects the handlers once.
+    (worker_max_tasks_per_child) included. specialize is passed to
+    prepare_fork(). Returns nothing; calling it twice connects the
+    handlers once (the last specialize holds).
     """
+    global _celery_specialize
+    _celery_specialize = specialize
     from celery import signals
     signals.worker_init.connect(_celery_worker_init,
                                 dispatch_uid="immortal_prefork.worker_init")

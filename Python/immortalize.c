@@ -381,6 +381,23 @@ revisit(walk_state *st, PyObject *op)
     return push(st, op, 0);
 }
 
+/* Freeze an immortal code object and the code only its constants lead to
+   (comprehensions, lambdas, nested functions, class bodies): the walk does
+   not enter immortal code again, so deep-frozen code, and code an earlier
+   call left specializing, would keep those warming up. */
+static void
+freeze_immortal_code(PyCodeObject *co)
+{
+    _PyImmortal_FreezeCode(co);
+    PyObject *consts = co->co_consts;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(consts); i++) {
+        PyObject *c = PyTuple_GET_ITEM(consts, i);
+        if (PyCode_Check(c) && _Py_IsImmortal(c)) {
+            freeze_immortal_code((PyCodeObject *)c);
+        }
+    }
+}
+
 /* The visitproc of the walk: make a referent immortal. A tracked container
    is left to the walk of the collector's lists, which reaches every one of
    them; anything else is made immortal here and, if it holds references,
@@ -396,7 +413,7 @@ visit(PyObject *op, void *arg)
         if (Py_IS_TYPE(op, &PyCode_Type)) {
             PyCodeObject *co = (PyCodeObject *)op;
             if (st->freeze_code) {
-                _PyImmortal_FreezeCode(co);
+                freeze_immortal_code(co);
             }
             /* co_code is made, and cached in the code object, on first
                access (after an earlier walk, maybe). */
@@ -750,8 +767,10 @@ _PyImmortal_HeapIsImmortalized(void)
     return heap_immortalized;
 }
 
-/* Did the last call freeze immortal code (specialize=False)? Set with
-   heap_immortalized: before any call, deep-frozen code specializes. */
+/* Has a call frozen immortal code (specialize=False)? Set with
+   heap_immortalized, and never cleared: code a call froze keeps its
+   instructions through a later specialize=True. Before any call,
+   deep-frozen code specializes. */
 static int code_frozen = 0;
 
 int
@@ -945,7 +964,7 @@ _PyImmortal_sys_immortalize_heap(PyObject *Py_UNUSED(module),
     /* Each child forked from now on seals pymalloc's arenas. */
     size_t sealed = _PyObject_ArenaBytesInUse();
     heap_immortalized = 1;
-    code_frozen = st.freeze_code;
+    code_frozen |= st.freeze_code;
     _PyTime_t t2 = _PyTime_GetPerfCounter();
     stats = make_stats(&st, collected, sealed, t0, t1, t2);
 
@@ -983,7 +1002,9 @@ const char _PyImmortal_sys_immortalize_heap_doc[] =
 "master did not warm up runs unspecialized there. With specialize=True\n"
 "they keep warming up and specializing in every process, as on stock:\n"
 "faster cold code, but each worker copies the pages of the code it\n"
-"specializes. Code an earlier call froze stays frozen.\n"
+"specializes. Once a call has frozen code, it stays frozen, and no\n"
+"specialized instruction of immortal code is re-specialized after a\n"
+"miss, even after a later specialize=True.\n"
 "\n"
 "Raises RuntimeError in a subinterpreter, during finalization, and\n"
 "during a garbage collection.";

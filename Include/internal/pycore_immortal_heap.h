@@ -131,8 +131,8 @@ extern void _PyImmortal_FinalizeHeld(PyThreadState *tstate);
 /* Has sys.immortalize_heap() run in this process (or in the parent it was
    forked from)? (Python/immortalize.c) */
 extern int _PyImmortal_HeapIsImmortalized(void);
-/* ... and did its last call freeze code objects (specialize=False)? Code
-   the call made immortal is then never re-specialized (Python/ceval.c). */
+/* ... and has a call frozen code objects (specialize=False)? Immortal
+   code is then never re-specialized after a miss (Python/ceval.c). */
 extern int _PyImmortal_CodeIsFrozen(void);
 
 /* --- The collector (Modules/gc_immortal.h) --- */

@@ -6,6 +6,7 @@ installed as a shared library by `make servers`; `make test` says where
 (IMMORTAL_SERVER_PREFIX). They skip, saying why, when either is missing.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -65,11 +66,8 @@ class HelperTest(unittest.TestCase):
         code = textwrap.dedent("""
             import dis, immortal_prefork
             seen, closed = [], []
-            def handler(n):
-                total = 0
-                for i in range(n):
-                    total += i
-                return total
+            def handler(a, b):          # once a request, no loop
+                return a + b
             class Body(list):
                 def close(self):
                     closed.append(1)
@@ -80,14 +78,16 @@ class HelperTest(unittest.TestCase):
                     start_response("404 Not Found", [])
                     return Body([b""])
                 start_response("200 OK", [("Content-Type", "text/plain")])
-                return Body([str(handler(3)).encode()])
+                return Body([str(handler(len(seen), 1)).encode()])
             def ops():
                 return [i.opname for i in dis.get_instructions(
                     handler, adaptive=True)]
             before = ops()
-            print(immortal_prefork.warm_up(app, ["/a?x=1", "/b"]))
-            print(seen[0], seen[1], len(closed))
-            print(ops() != before, "BINARY_OP_ADD_INT" in ops())
+            # One path: the code runs once a request, WARM_UP_ROUNDS times.
+            print(immortal_prefork.warm_up(app, ["/a?x=1"]))
+            print("BINARY_OP_ADD_INT" in ops(), before != ops())
+            print(immortal_prefork.warm_up(app, ["/a?x=1", "/b"], rounds=2))
+            print(seen[0], seen[-1], len(closed))
             immortal_prefork.prepare_fork()
             try:
                 immortal_prefork.warm_up(app, ["/missing"], rounds=1)
@@ -96,11 +96,12 @@ class HelperTest(unittest.TestCase):
         """)
         out = script_helper.assert_python_ok("-c", code).out.decode().split("\n")
         rounds = immortal_prefork.WARM_UP_ROUNDS
-        self.assertEqual(out[0], str(2 * rounds))
-        self.assertEqual(out[1], "('/a', 'x=1', 'localhost') ('/b', '', "
-                                 "'localhost') %d" % (2 * rounds))
-        self.assertEqual(out[2], "True True")
-        self.assertEqual(out[3], "warm_up(): '/missing' answered 404 Not Found")
+        self.assertEqual(out[0], str(rounds))
+        self.assertEqual(out[1], "True True")
+        self.assertEqual(out[2], "4")
+        self.assertEqual(out[3], "('/a', 'x=1', 'localhost') ('/b', '', "
+                                 "'localhost') %d" % (rounds + 4))
+        self.assertEqual(out[4], "warm_up(): '/missing' answered 404 Not Found")
 
     def test_prepare_fork_specialize(self):
         code = textwrap.dedent("""
@@ -423,10 +424,13 @@ class ShippedFilesTest(unittest.TestCase):
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
         venv = os.path.join(tmp, "venv")
+        # One cache per installed fork: the wheel pip builds links (and
+        # points its rpath at) this prefix's libpython.
+        tag = hashlib.sha256(os.path.realpath(PREFIX).encode()).hexdigest()
         cache = os.path.join(
             os.environ.get("IMMORTAL_CACHE_DIR")
             or os.path.join(os.path.expanduser("~"), ".cache",
-                            "immortal-cpython"), "pip-uwsgi")
+                            "immortal-cpython"), "pip-uwsgi-" + tag[:12])
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PIP_", "PYTHON"))}
         env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=cache,

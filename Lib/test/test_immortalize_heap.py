@@ -749,6 +749,70 @@ class SpecializationTest(unittest.TestCase):
             "True True", "worker wrote code: 1", "True", "True True",
             "True", "True", "TypeError"])
 
+    def test_nested_code_is_frozen_with_its_parent(self):
+        # The code only an immortal code object's constants lead to (a
+        # comprehension's) is frozen with it: deep-frozen stdlib code on
+        # the first call, and code a specialize=True call left warming up
+        # on a later call without it.
+        out = run("""
+            import dis, posixpath
+            def ops(co):
+                return [i.opname for i in dis.get_instructions(
+                    co, adaptive=True)]
+            def nested(co):
+                return [c for c in co.co_consts if hasattr(c, "co_code")]
+            def outer(seq):
+                return [x + 1 for x in seq]
+            frozen_mod = nested(posixpath.commonpath.__code__)
+            print(len(frozen_mod) > 0,
+                  sys._is_immortal(posixpath.commonpath.__code__))
+            sys.immortalize_heap(specialize=True)
+            sys.immortalize_heap()
+            before = [ops(c) for c in frozen_mod + nested(outer.__code__)]
+            for _ in range(200):
+                posixpath.commonpath(["/a/b", "/a/c"])
+                outer([1, 2, 3])
+            print([ops(c) for c in frozen_mod + nested(outer.__code__)]
+                  == before)
+        """)
+        self.assertEqual(out.split("\n"), ["True True", "True"])
+        out = run("""
+            import dis, posixpath
+            co = [c for c in posixpath.commonpath.__code__.co_consts
+                  if hasattr(c, "co_code")][0]
+            def ops():
+                return [i.opname for i in dis.get_instructions(
+                    co, adaptive=True)]
+            sys.immortalize_heap()          # one call, the default
+            before = ops()
+            for _ in range(200):
+                posixpath.commonpath(["/a/b", "/a/c"])
+            print(ops() == before)
+        """)
+        self.assertEqual(out, "True")
+
+    def test_code_frozen_once_stays_frozen(self):
+        # A later specialize=True does not let a miss re-specialize code
+        # an earlier call froze.
+        out = run("""
+            import dis
+            def add(a, b):
+                return a + b
+            for _ in range(100):
+                add(1, 2)
+            def ops():
+                return [i.opname for i in dis.get_instructions(
+                    add, adaptive=True)]
+            print("BINARY_OP_ADD_INT" in ops())
+            sys.immortalize_heap()
+            sys.immortalize_heap(specialize=True)
+            before = ops()
+            for _ in range(1000):
+                add(1.5, 2.5)
+            print(ops() == before, add(1.5, 2.5))
+        """)
+        self.assertEqual(out.split("\n"), ["True", "True 4.0"])
+
     def test_default_leaves_cold_code_unspecialized(self):
         out = run("""
             import dis

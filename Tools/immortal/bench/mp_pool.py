@@ -115,7 +115,11 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json")
     args = p.parse_args(argv)
-    pythons = {"stock": args.stock, "fork": args.fork}
+    pythons = {"stock": os.path.abspath(args.stock),
+               "fork": os.path.abspath(args.fork)}
+    for exe in pythons.values():
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"mp_pool: {exe} is missing: make immortal stock")
     figures = {name: {"child_mib": [], "tasks_s": [], "parent_mib": []}
                for name, _, _ in CONFIGS}
     for rnd in range(args.rounds):

@@ -216,12 +216,15 @@ def main(argv=None):
         merged[twin] = os.path.join(work, f"{twin}.json")
         if os.path.exists(merged[twin]):
             os.unlink(merged[twin])
-        cmd = [runner, "-m", "pyperf", "convert", files[0]]
+        # One --add at a time: pyperf's convert keeps only the last.
+        shutil.copy(files[0], merged[twin])
         for f in files[1:]:
-            cmd += ["--add", f]
-        subprocess.run(cmd + ["-o", merged[twin]], check=True,
-                       env=clean_env(os.devnull),
-                       stdout=subprocess.DEVNULL)
+            tmp = merged[twin] + ".tmp"
+            subprocess.run([runner, "-m", "pyperf", "convert", merged[twin],
+                            "--add", f, "-o", tmp], check=True,
+                           env=clean_env(os.devnull),
+                           stdout=subprocess.DEVNULL)
+            os.replace(tmp, merged[twin])
     print()
     subprocess.run([pyperformance, "compare", merged["stock"], merged["fork"],
                     "-O", "table"], env=clean_env(os.devnull))

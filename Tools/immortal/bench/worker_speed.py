@@ -127,13 +127,15 @@ for requests in settings["workers"]:
     os.close(r)
     _, status = os.waitpid(pid, 0)
     if status != 0 or not data:
-        raise SystemExit("worker failed: status %d" % status)
+        raise SystemExit("worker failed: exit status %d"
+                         % os.waitstatus_to_exitcode(status))
     print(data.decode(), flush=True)
 """
 
 
 def clean_env(twin, db, warm_up):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "DEMOAPP_", "DJANGO_"))}
     env["DEMOAPP_DB"] = db
     if not warm_up:
         env["DEMOAPP_WARM_UP"] = "0"
@@ -147,8 +149,8 @@ def clean_env(twin, db, warm_up):
 
 def run_master(python, config, workers, db, valgrind_dir=None):
     name, twin, prepare, warm_up, specialize = config
-    settings = {"prepare": prepare, "warm_up": warm_up,
-                "specialize": specialize, "workers": workers}
+    settings = {"prepare": prepare, "specialize": specialize,
+                "workers": workers}
     cmd = [python, "-c", MASTER, json.dumps(settings)]
     if valgrind_dir is not None:
         cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no",
@@ -226,6 +228,15 @@ def main(argv=None):
         sys.exit(f"unknown configurations: {', '.join(sorted(unknown))}")
     pythons = {"stock": os.path.abspath(args.stock),
                "fork": os.path.abspath(args.fork)}
+    # The stock twin also makes the database, whatever --configs says.
+    for exe in pythons.values():
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"worker_speed: {exe} is missing: make immortal stock")
+    if args.callgrind and shutil.which("valgrind") is None:
+        sys.exit("worker_speed: --callgrind needs valgrind (apt-get install "
+                 "valgrind)")
+    if len(args.cg_requests) != 2 or args.cg_requests[0] >= args.cg_requests[1]:
+        sys.exit("worker_speed: --cg-requests wants A,B with A < B")
     figures = {c[0]: {"cpu_ms": [], "uss_kib": []} for c in configs}
     with tempfile.TemporaryDirectory(prefix="worker-speed-") as tmp:
         db = os.path.join(tmp, "demo.sqlite3")

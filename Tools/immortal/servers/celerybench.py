@@ -154,15 +154,22 @@ def run_config(name, vpython, port, args, tmp):
         client_env = dict(env, CELERYBENCH_MB="0")   # no dataset in the client
         settings = {"tasks": args.tasks, "concurrency": args.concurrency,
                     "start_timeout": args.start_timeout}
-        proc = subprocess.run([vpython, "-c", CLIENT, json.dumps(settings)],
-                              cwd=APP_DIR, env=client_env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, timeout=args.start_timeout + 900)
-        if proc.returncode:
+        try:
+            proc = subprocess.run(
+                [vpython, "-c", CLIENT, json.dumps(settings)], cwd=APP_DIR,
+                env=client_env, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+                timeout=args.start_timeout + 900)
+        except subprocess.TimeoutExpired:
+            raise realapp.Failure(f"{name}: the client had no answer after "
+                                  f"{args.start_timeout + 900} s; worker "
+                                  f"log:\n{realapp.tail(log_path)}")
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode or not lines:
             raise realapp.Failure(
                 f"{name}: the client failed:\n{proc.stderr[-2000:]}\n"
                 f"worker log:\n{realapp.tail(log_path)}")
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res = json.loads(lines[-1])
     finally:
         stop(worker)
         log.close()

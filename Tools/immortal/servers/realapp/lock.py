@@ -94,7 +94,8 @@ def main(doc=__doc__, requirements_in=REQUIREMENTS_IN,
     if args.check:
         with open(requirements_txt) as f:
             if f.read() != text:
-                sys.exit("lock.py: requirements.txt is out of date; run lock.py")
+                sys.exit("lock.py: %s is out of date; run %s"
+                         % (requirements_txt, script))
         print("lock.py: requirements.txt is up to date (%d wheels)" % len(rows))
         return
     with open(requirements_txt, "w") as f:
