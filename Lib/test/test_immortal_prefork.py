@@ -461,6 +461,37 @@ class ShippedFilesTest(unittest.TestCase):
              "--http11-socket", "127.0.0.1:PORT"], {})
         self.check(info)
 
+    def test_gunicorn_conf_with_the_pypi_stack(self):
+        # Django's 4.2 LTS and the newest gunicorn from PyPI (pinned in
+        # servers/pypi-stack/requirements.txt), in a venv the fork's own
+        # pip fills; the shipped gunicorn.conf.py runs the demo shop.
+        sys.path.insert(0, SERVERS_DIR)
+        self.addCleanup(sys.path.remove, SERVERS_DIR)
+        import realapp
+        work = os.path.join(
+            os.environ.get("IMMORTAL_CACHE_DIR")
+            or os.path.join(os.path.expanduser("~"), ".cache",
+                            "immortal-cpython"), "pypi-stack")
+        try:
+            venv_python = realapp.make_venv(
+                "fork-" + hashlib.sha256(os.path.realpath(PREFIX).encode())
+                .hexdigest()[:12], PREFIX,
+                requirements=os.path.join(SERVERS_DIR, "pypi-stack",
+                                          "requirements.txt"), work=work)
+        except realapp.Failure as e:
+            if os.environ.get("CI"):
+                self.fail(str(e))
+            self.skipTest("the PyPI stack could not be installed: "
+                          + str(e).splitlines()[0])
+        site = os.path.join(os.path.dirname(os.path.dirname(venv_python)),
+                            "lib", "python3.11", "site-packages")
+        info = self.run_demo(
+            [venv_python, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+             "--bind", "127.0.0.1:PORT", "demoapp.wsgi:application"],
+            {"PYTHONPATH": SERVERS_DIR + os.pathsep + site})
+        self.check(info)
+        self.assertTrue(info["django"].startswith("4.2."), info)
+
     def test_gunicorn_conf(self):
         self.check(self.run_demo(
             [os.path.join(PREFIX, "bin", "python3"), "-m", "gunicorn",

@@ -85,24 +85,47 @@ def children(pid):
     return sorted(out)
 
 
-def server_command(server, prefix, port):
+PYPI_REQUIREMENTS = os.path.join(HERE, "pypi-stack", "requirements.txt")
+
+
+def pypi_venv(label, prefix, work):
+    """The twin's venv with the PyPI stack (Django 4.2 LTS, gunicorn),
+    made once by its own venv and pip (realapp.make_venv())."""
+    import realapp          # here: realapp imports this module
+    try:
+        return realapp.make_venv(label, prefix,
+                                 requirements=PYPI_REQUIREMENTS, work=work)
+    except realapp.Failure as e:
+        sys.exit(f"serverbench: {e}")
+
+
+def site_packages(venv_python):
+    return os.path.join(os.path.dirname(os.path.dirname(venv_python)), "lib",
+                        "python3.11", "site-packages")
+
+
+def server_command(server, prefix, port, venv_python=None):
     if server == "uwsgi":
         return ["uwsgi", "--ini", os.path.join(HERE, "uwsgi.ini"),
                 "--http11-socket", f"127.0.0.1:{port}", "--chdir", HERE]
-    return [os.path.join(prefix, "bin", "python3"), "-m", "gunicorn",
+    python = venv_python or os.path.join(prefix, "bin", "python3")
+    return [python, "-m", "gunicorn",
             "-c", os.path.join(HERE, "gunicorn.conf.py"),
             "--chdir", HERE, "--bind", f"127.0.0.1:{port}",
             "demoapp.wsgi:application"]
 
 
-def server_env(server, prefix, db, helper_dir):
+def server_env(server, prefix, db, helper_dir, venv_python=None):
     env = clean_env()
     env["DEMOAPP_DB"] = db
     paths = [HERE]
     if not os.path.exists(os.path.join(prefix, "lib", "python3.11",
                                        "immortal_prefork.py")):
         paths.append(helper_dir)      # stock: the same hooks, gc.freeze()
-    paths.append(DIST_PACKAGES)       # Debian's django, gunicorn
+    if venv_python:                   # the PyPI stack: Django 4.2, gunicorn
+        paths.append(site_packages(venv_python))
+    else:
+        paths.append(DIST_PACKAGES)   # Debian's django, gunicorn
     env["PYTHONPATH"] = os.pathsep.join(paths)
     if server == "uwsgi":
         env["LD_LIBRARY_PATH"] = os.path.join(prefix, "lib")
@@ -142,12 +165,14 @@ def parse_wrk(out):
     return {"rps": rps, "requests": requests, "errors": errors}
 
 
-def run_one(server, label, prefix, args, db, tmp):
+def run_one(server, label, prefix, args, db, tmp, venv_python=None):
     port = free_port()
     log_path = os.path.join(tmp, f"{server}-{label}.log")
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(server_command(server, prefix, port),
-                                env=server_env(server, prefix, db, tmp),
+        proc = subprocess.Popen(server_command(server, prefix, port,
+                                               venv_python),
+                                env=server_env(server, prefix, db, tmp,
+                                               venv_python),
                                 stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
@@ -217,6 +242,14 @@ def main(argv=None):
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--products", type=int, default=20000)
+    p.add_argument("--stack", choices=("debian", "pypi"), default="debian",
+                   help="Debian's Django 3.2 and gunicorn (default), or "
+                        "Django 4.2 LTS and gunicorn from PyPI, pinned in "
+                        "servers/pypi-stack/requirements.txt, in a venv per "
+                        "twin (uWSGI stays Debian's plugin)")
+    p.add_argument("--work", default=os.path.join(ROOT, "build",
+                                                  "serverbench-pypi"),
+                   help="where --stack pypi keeps its venvs")
     p.add_argument("--svg")
     p.add_argument("--json")
     args = p.parse_args(argv)
@@ -231,6 +264,9 @@ def main(argv=None):
         if not os.path.exists(os.path.join(prefix, "bin", "python3")):
             sys.exit(f"serverbench: no {prefix}/bin/python3 (make servers)")
         pythons.append((label, prefix))
+    venvs = {label: (pypi_venv(label, prefix, args.work)
+                     if args.stack == "pypi" else None)
+             for label, prefix in pythons}
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(os.path.join(ROOT, "Lib", "immortal_prefork.py"), tmp)
@@ -240,7 +276,8 @@ def main(argv=None):
             for label, prefix in pythons:
                 print(f"serverbench: {server} on {label} ({prefix})",
                       file=sys.stderr, flush=True)
-                runs.append(run_one(server, label, prefix, args, db, tmp))
+                runs.append(run_one(server, label, prefix, args, db, tmp,
+                                    venvs[label]))
     print_table(runs)
     if args.json:
         with open(args.json, "w") as f:

@@ -43,10 +43,12 @@ def search(request):
 
 
 def prefork_status(request):
-    """What the worker serving this request runs on: the interpreter, how
-    its master prepared the heap, and whether the warm cache is immortal."""
+    """What the worker serving this request runs on: the interpreter,
+    Django's version, how its master prepared the heap, and whether the
+    warm cache is immortal."""
     import os
     import sys
+    import django
     try:
         import immortal_prefork
         prepared = immortal_prefork.prepared()
@@ -54,6 +56,7 @@ def prefork_status(request):
         prepared = None
     is_immortal = getattr(sys, "_is_immortal", lambda obj: False)
     return JsonResponse({
-        "version": sys.version, "pid": os.getpid(), "prepared": prepared,
+        "version": sys.version, "django": django.get_version(),
+        "pid": os.getpid(), "prepared": prepared,
         "cache_immortal": is_immortal(warm.CACHE["products"]),
     })
