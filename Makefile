@@ -14,6 +14,8 @@
 #   make test             build, then the whole regression suite + our tests
 #   make test TESTS="test_sys test_immortal_version"   just those modules
 #   make install PREFIX=/opt/immortal               python3, python3.11, ...
+#   make deb              a Debian package under /opt/immortal-cpython, beside the
+#                         system's python3 -> build/deb/immortal-cpython_*.deb
 #   make demo             the main job: the pre-fork memory demo (the
 #                         copy-on-write probe), stock twin vs fork
 #   make probe PROBEOPTS="--heap-mb 300 --workers 8"   the same, with options
@@ -52,7 +54,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 
 .PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
 	immortal-shared stock-shared servers serverbench realapp celerybench opt immortal-opt stock-opt \
-	install demo probe corpus bench bench-wall pyperformance worker-speed \
+	install deb demo probe corpus bench bench-wall pyperformance worker-speed \
 	devtree export clean deps
 
 all: immortal
@@ -76,9 +78,11 @@ debug: immortal-debug
 # that knows nothing of immortality (test_immortal_oldabi).
 # build/prefix/immortal (make servers): the fork as a shared library, for
 # the tests that run it under uWSGI and gunicorn (test_immortal_prefork).
-test: immortal stock immortal-shared
+# make deb: the package test_immortal_install installs and removes.
+test: immortal stock immortal-shared deb
 	IMMORTAL_STOCK_PYTHON=$(CURDIR)/build/stock/python \
 	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
+	IMMORTAL_DEB_DIR=$(CURDIR)/build/deb \
 	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
 	IMMORTAL_CORPUS_DIR=$(CURDIR)/$(TOOLS)/corpus \
 	$(PYTHON) $(TOOLS)/run_tests.py --known $(KNOWN) \
@@ -93,6 +97,9 @@ test-debug: immortal-debug stock immortal-shared
 
 install: immortal
 	$(MAKE) -C build/immortal install
+
+deb:
+	@$(TOOLS)/deb.sh
 
 PROBEOPTS ?=
 

@@ -7,8 +7,10 @@ ensurepip bundles.
 """
 
 import base64
+import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 import textwrap
@@ -16,6 +18,9 @@ import unittest
 import zipfile
 
 PREFIX = os.environ.get("IMMORTAL_SERVER_PREFIX", "")
+# Where `make deb` wrote the package (make test says).
+DEB_DIR = os.environ.get("IMMORTAL_DEB_DIR", "")
+DEB_PREFIX = "/opt/immortal-cpython"
 
 EXT_C = r"""
 #include <Python.h>
@@ -130,6 +135,67 @@ class InstalledForkTest(unittest.TestCase):
         # The headers it compiled against: the installed fork's.
         self.assertTrue(os.path.realpath(out[3]).startswith(
             os.path.realpath(PREFIX)), out[3])
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def dpkg_installed(package):
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
+                          capture_output=True, text=True)
+    return proc.returncode == 0 and "install ok installed" in proc.stdout
+
+
+@unittest.skipUnless(DEB_DIR, "IMMORTAL_DEB_DIR is not set (make test "
+                     "builds the package with make deb and sets it)")
+@unittest.skipUnless(shutil.which("dpkg") and hasattr(os, "geteuid")
+                     and os.geteuid() == 0,
+                     "installing a package needs dpkg and root")
+class DebPackageTest(unittest.TestCase):
+    """make deb's package installs with dpkg -i under /opt/immortal-cpython,
+    beside the system's python3, runs, and dpkg -r removes every file."""
+
+    def test_install_run_remove(self):
+        debs = glob.glob(os.path.join(DEB_DIR, "immortal-cpython_*.deb"))
+        self.assertEqual(len(debs), 1, debs)
+        if dpkg_installed("immortal-cpython") or os.path.exists(DEB_PREFIX):
+            self.skipTest(f"{DEB_PREFIX} is in use (the package is "
+                          "installed): not touching it")
+        system = os.path.realpath("/usr/bin/python3")
+        system_sum = sha256(system) if os.path.exists(system) else None
+        proc = subprocess.run(["dpkg", "-i", debs[0]], capture_output=True,
+                              text=True)
+        self.addCleanup(subprocess.run, ["dpkg", "--purge", "immortal-cpython"],
+                        capture_output=True)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        python = os.path.join(DEB_PREFIX, "bin", "python3")
+        env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+        out = subprocess.run(
+            [python, "-c", "import sys, ssl, sqlite3, ctypes, readline;"
+             "print(sys.prefix, sys._is_immortal(None),"
+             " 'Immortal CPython' in sys.version)"],
+            env=env, capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split(), [DEB_PREFIX, "True", "True"])
+        pip = subprocess.run([python, "-m", "pip", "--version"], env=env,
+                             capture_output=True, text=True)
+        self.assertEqual(pip.returncode, 0, pip.stderr)
+        self.assertIn(DEB_PREFIX, pip.stdout)
+        # The system's python3 is untouched.
+        if system_sum is not None:
+            self.assertEqual(sha256(system), system_sum)
+        self.assertEqual(os.path.realpath("/usr/bin/python3"), system)
+        proc = subprocess.run(["dpkg", "-r", "immortal-cpython"],
+                              capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertFalse(dpkg_installed("immortal-cpython"))
+        left = []
+        for top, dirs, files in os.walk(DEB_PREFIX):
+            left += [os.path.join(top, f) for f in files]
+        self.assertEqual(left, [])
+        self.assertFalse(os.path.exists(DEB_PREFIX))
 
 
 if __name__ == "__main__":

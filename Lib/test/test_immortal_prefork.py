@@ -464,25 +464,35 @@ class ShippedFilesTest(unittest.TestCase):
     def test_gunicorn_conf_with_the_pypi_stack(self):
         # Django's 4.2 LTS and the newest gunicorn from PyPI (pinned in
         # servers/pypi-stack/requirements.txt), in a venv the fork's own
-        # pip fills; the shipped gunicorn.conf.py runs the demo shop.
-        sys.path.insert(0, SERVERS_DIR)
-        self.addCleanup(sys.path.remove, SERVERS_DIR)
-        import realapp
+        # pip fills (realapp.make_venv(), in a process of its own: it sets
+        # up sys.path); the shipped gunicorn.conf.py runs the demo shop.
         work = os.path.join(
             os.environ.get("IMMORTAL_CACHE_DIR")
             or os.path.join(os.path.expanduser("~"), ".cache",
                             "immortal-cpython"), "pypi-stack")
-        try:
-            venv_python = realapp.make_venv(
-                "fork-" + hashlib.sha256(os.path.realpath(PREFIX).encode())
-                .hexdigest()[:12], PREFIX,
-                requirements=os.path.join(SERVERS_DIR, "pypi-stack",
-                                          "requirements.txt"), work=work)
-        except realapp.Failure as e:
+        tag = hashlib.sha256(os.path.realpath(PREFIX).encode()).hexdigest()
+        code = textwrap.dedent("""
+            import sys
+            sys.path.insert(0, sys.argv[1])
+            import realapp
+            try:
+                print(realapp.make_venv(sys.argv[2], sys.argv[3],
+                                        requirements=sys.argv[4],
+                                        work=sys.argv[5]))
+            except realapp.Failure as e:
+                sys.exit(str(e))
+        """)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, SERVERS_DIR, "fork-" + tag[:12],
+             PREFIX, os.path.join(SERVERS_DIR, "pypi-stack",
+                                  "requirements.txt"), work],
+            capture_output=True, text=True)
+        if proc.returncode:
             if os.environ.get("CI"):
-                self.fail(str(e))
+                self.fail(proc.stderr[-3000:])
             self.skipTest("the PyPI stack could not be installed: "
-                          + str(e).splitlines()[0])
+                          + (proc.stderr.strip().splitlines() or ["?"])[-1])
+        venv_python = proc.stdout.strip().splitlines()[-1]
         site = os.path.join(os.path.dirname(os.path.dirname(venv_python)),
                             "lib", "python3.11", "site-packages")
         info = self.run_demo(

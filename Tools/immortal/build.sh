@@ -12,6 +12,8 @@
 #   immortal-opt    the fork, --enable-optimizations --with-lto (PGO + LTO,
 #                   as Debian builds its python3.11) -> build/immortal-opt/python
 #   stock-opt       upstream, the same            -> build/stock-opt/python
+#   immortal-deb    the fork, shared, --prefix=/opt/immortal-cpython, installed
+#                   into build/deb/root/ for Tools/immortal/deb.sh (make deb)
 #
 # Options come from the environment and are sticky: a value given once (e.g.
 # `make SHARED=1`) is saved in build/options and used by every variant until
@@ -26,9 +28,10 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt}
+variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt|immortal-deb}
 install_prefix=
 optimize=
+IMMORTAL_DEB_PREFIX=/opt/immortal-cpython
 case $variant in
     immortal|stock) source_kind=$variant; debug= ;;
     immortal-opt|stock-opt)
@@ -40,6 +43,10 @@ case $variant in
     immortal-shared|stock-shared)
         source_kind=${variant%-shared}; debug=
         install_prefix=$IMMORTAL_ROOT/build/prefix/$source_kind ;;
+    immortal-deb)
+        # For `make deb` (Tools/immortal/deb.sh): installed under its own
+        # prefix, beside the system's python3, into a staging root.
+        source_kind=immortal; debug= ;;
     *) die "unknown variant '$variant'" ;;
 esac
 
@@ -67,7 +74,10 @@ case $PREFIX in /*) ;; *) die "PREFIX must be an absolute path, not '$PREFIX'" ;
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 configure_args=(--prefix="$PREFIX")
-if [ -n "$install_prefix" ]; then
+if [ "$variant" = immortal-deb ]; then
+    configure_args=(--prefix="$IMMORTAL_DEB_PREFIX" --enable-shared
+                    'LDFLAGS=-Wl,-rpath,\$$ORIGIN/../lib')
+elif [ -n "$install_prefix" ]; then
     # Always shared, installed in its own prefix: the sticky PREFIX and
     # SHARED are for the main variants.
     configure_args=(--prefix="$install_prefix" --enable-shared --with-ensurepip=no
@@ -118,7 +128,14 @@ missing=$(sed -n '/necessary bits to build these optional modules were not found
     "$build/$variant.build.log" | tr -s ' \n' ' ')
 [ -z "$missing" ] || echo "build: $variant: warning: $missing (Tools/immortal/deps.sh installs their libraries)" >&2
 
-if [ -n "$install_prefix" ]; then
+if [ "$variant" = immortal-deb ]; then
+    rm -rf "$build/deb/root"
+    make -C "$dir" install DESTDIR="$build/deb/root" > "$build/$variant.install.log" 2>&1 || {
+        tail -n 20 "$build/$variant.install.log" >&2
+        die "install of $variant into build/deb/root failed: see build/$variant.install.log"
+    }
+    echo "build: $variant: installed into build/deb/root$IMMORTAL_DEB_PREFIX" >&2
+elif [ -n "$install_prefix" ]; then
     make -C "$dir" install > "$build/$variant.install.log" 2>&1 || {
         tail -n 20 "$build/$variant.install.log" >&2
         die "install of $variant failed: see build/$variant.install.log"
