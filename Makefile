@@ -128,7 +128,7 @@ realapp: servers stock
 CELERYOPTS ?=
 celerybench: servers stock
 	build/stock/python $(TOOLS)/servers/celerybench.py \
-		--json build/celerybench.json $(CELERYOPTS)
+		--json build/celerybench.json --svg build/celerybench.svg $(CELERYOPTS)
 
 # The PyPI wheel corpus on both twins, and the serializers' private memory
 # in a worker (Doc/immortal/wheels.md); test_immortal_wheels runs the first

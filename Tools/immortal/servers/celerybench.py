@@ -5,7 +5,7 @@ memory and the tasks per second, stock twin against the fork.
     make servers
     build/stock/python Tools/immortal/servers/celerybench.py \\
         [--mb 100] [--tasks 400] [--concurrency 4] [--configs stock,freeze,fork]
-        [--json FILE]
+        [--json FILE] [--svg FILE]
 
 Each twin gets a venv of its own (its own venv and pip, a pip cache each)
 with Celery and the Redis client from PyPI, pinned with hashes in
@@ -209,6 +209,8 @@ def parse_args(argv=None):
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--start-timeout", type=int, default=120)
     p.add_argument("--json")
+    p.add_argument("--svg", help="a chart of each child's private and "
+                                 "shared memory")
     return p.parse_args(argv)
 
 
@@ -261,6 +263,17 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.svg:
+        sys.path.insert(0, os.path.dirname(HERE))
+        from cowprobe import stacked_bars_svg
+        stacked_bars_svg(
+            [(name, CONFIGS[name][0], "%.0f tasks/s" % r["tasks_s"],
+              [(k["uss_kib"] / 1024, k["shared_kib"] / 1024)
+               for k in r["children"]])
+             for name, r in results.items()],
+            args.svg, "Celery prefork: per-child memory after the tasks (MiB)",
+            ("private (USS)", "shared"))
+        print(f"chart: {args.svg}")
 
 
 if __name__ == "__main__":

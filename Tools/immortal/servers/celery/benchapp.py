@@ -34,14 +34,16 @@ if os.environ.get("CELERYBENCH_PREPARE", "1") != "0":
     immortal_prefork.celery_setup()
 
 
-def _uss_kib():
+def _memory_kib():
+    """(private, shared) KiB of this process, from smaps_rollup."""
     fields = {}
     with open("/proc/self/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if len(parts) == 3 and parts[2] == "kB":
                 fields[parts[0].rstrip(":")] = int(parts[1])
-    return fields["Private_Clean"] + fields["Private_Dirty"]
+    return (fields["Private_Clean"] + fields["Private_Dirty"],
+            fields["Shared_Clean"] + fields["Shared_Dirty"])
 
 
 @app.task
@@ -63,6 +65,7 @@ def report(pause):
     import time
     time.sleep(pause)              # so that each child takes one
     is_immortal = getattr(sys, "_is_immortal", None)
-    return {"pid": os.getpid(), "uss_kib": _uss_kib(),
+    uss, shared = _memory_kib()
+    return {"pid": os.getpid(), "uss_kib": uss, "shared_kib": shared,
             "prepared": immortal_prefork.prepared(),
             "immortal": is_immortal(RECORDS) if is_immortal else None}
