@@ -30,6 +30,22 @@ SERVERS_DIR = os.environ.get("IMMORTAL_SERVERS_DIR", "")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"   # Debian's gunicorn
 
 
+def cache_dir(name):
+    """A directory of the download cache (IMMORTAL_CACHE_DIR, or
+    ~/.cache/immortal-cpython), kept between runs: later runs are
+    offline."""
+    return os.path.join(
+        os.environ.get("IMMORTAL_CACHE_DIR")
+        or os.path.join(os.path.expanduser("~"), ".cache", "immortal-cpython"),
+        name)
+
+
+def prefix_tag():
+    """Names what was built for the installed fork at PREFIX (a wheel that
+    links its libpython, a venv of its python3)."""
+    return hashlib.sha256(os.path.realpath(PREFIX).encode()).hexdigest()[:12]
+
+
 class HelperTest(unittest.TestCase):
 
     def test_prepare_and_after_fork(self):
@@ -426,11 +442,7 @@ class ShippedFilesTest(unittest.TestCase):
         venv = os.path.join(tmp, "venv")
         # One cache per installed fork: the wheel pip builds links (and
         # points its rpath at) this prefix's libpython.
-        tag = hashlib.sha256(os.path.realpath(PREFIX).encode()).hexdigest()
-        cache = os.path.join(
-            os.environ.get("IMMORTAL_CACHE_DIR")
-            or os.path.join(os.path.expanduser("~"), ".cache",
-                            "immortal-cpython"), "pip-uwsgi-" + tag[:12])
+        cache = cache_dir("pip-uwsgi-" + prefix_tag())
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PIP_", "PYTHON"))}
         env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=cache,
@@ -466,11 +478,7 @@ class ShippedFilesTest(unittest.TestCase):
         # servers/pypi-stack/requirements.txt), in a venv the fork's own
         # pip fills (realapp.make_venv(), in a process of its own: it sets
         # up sys.path); the shipped gunicorn.conf.py runs the demo shop.
-        work = os.path.join(
-            os.environ.get("IMMORTAL_CACHE_DIR")
-            or os.path.join(os.path.expanduser("~"), ".cache",
-                            "immortal-cpython"), "pypi-stack")
-        tag = hashlib.sha256(os.path.realpath(PREFIX).encode()).hexdigest()
+        work = cache_dir("pypi-stack")
         code = textwrap.dedent("""
             import sys
             sys.path.insert(0, sys.argv[1])
@@ -483,7 +491,7 @@ class ShippedFilesTest(unittest.TestCase):
                 sys.exit(str(e))
         """)
         proc = subprocess.run(
-            [sys.executable, "-c", code, SERVERS_DIR, "fork-" + tag[:12],
+            [sys.executable, "-c", code, SERVERS_DIR, "fork-" + prefix_tag(),
              PREFIX, os.path.join(SERVERS_DIR, "pypi-stack",
                                   "requirements.txt"), work],
             capture_output=True, text=True)
@@ -523,10 +531,7 @@ class CeleryTest(unittest.TestCase):
         if not os.path.exists("/usr/bin/redis-server"):
             self.fail("no /usr/bin/redis-server: Tools/immortal/deps.sh "
                       "installs it")
-        work = os.path.join(
-            os.environ.get("IMMORTAL_CACHE_DIR")
-            or os.path.join(os.path.expanduser("~"), ".cache",
-                            "immortal-cpython"), "celerybench")
+        work = cache_dir("celerybench")
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "celery.json")
             proc = subprocess.run(
