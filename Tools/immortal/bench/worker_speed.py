@@ -192,7 +192,7 @@ def instructions_per_request(python, config, counts, db, keep=None):
                 shutil.copy(f, os.path.join(
                     keep, f"{config[0]}.{r['requests']}.callgrind"))
     (a, b), (ia, ib) = counts, totals
-    return (ib - ia) / (b - a), results[-1]["uss_kib"]
+    return (ib - ia) / (b - a)
 
 
 def parse_args(argv=None):
@@ -254,7 +254,7 @@ def main(argv=None):
                 for c in configs), file=sys.stderr, flush=True)
         if args.callgrind:
             for config in configs:
-                ipr, uss = instructions_per_request(
+                ipr = instructions_per_request(
                     pythons[config[1]], config, args.cg_requests, db,
                     args.keep_callgrind)
                 figures[config[0]]["instructions"] = ipr
