@@ -27,9 +27,8 @@ the other PYTHON* variables are not passed on.
 """
 
 import argparse
-import hashlib
+import importlib.util
 import json
-import math
 import os
 import re
 import shutil
@@ -45,18 +44,26 @@ def say(msg):
     print(f"pyperformance: {msg}", flush=True)
 
 
+def _corpus_run():
+    # The wheel corpus's pip helpers: pip_env(), sha256().
+    path = os.path.join(HERE, os.pardir, "corpus", "run.py")
+    spec = importlib.util.spec_from_file_location("corpus_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus_run = _corpus_run()
+
+
 def clean_env(pip_cache):
-    """No PYTHON* (the sandbox sets PYTHONDONTWRITEBYTECODE), no pip
-    configuration of the machine's (find-links, constraints), a pip cache
-    per twin."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "PIP_"))}
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PIP_CACHE_DIR"] = pip_cache
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    for keep in ("PIP_CERT", "PIP_DEFAULT_TIMEOUT"):
-        if os.environ.get(keep):
-            env[keep] = os.environ[keep]
+    """corpus_run.pip_env(): no PYTHON* (the sandbox sets
+    PYTHONDONTWRITEBYTECODE), none of the machine's pip configuration
+    (find-links, constraints), a pip cache per twin; and pip's timeout, if
+    one is set."""
+    env = corpus_run.pip_env(pip_cache)
+    if os.environ.get("PIP_DEFAULT_TIMEOUT"):
+        env["PIP_DEFAULT_TIMEOUT"] = os.environ["PIP_DEFAULT_TIMEOUT"]
     return env
 
 
@@ -80,8 +87,7 @@ def runner_venv(work, stock):
     venv = os.path.join(work, "runner")
     python = os.path.join(venv, "bin", "python")
     stamp = os.path.join(venv, "installed")
-    with open(REQUIREMENTS, "rb") as f:
-        want = hashlib.sha256(f.read()).hexdigest() + " " + os.path.realpath(stock)
+    want = corpus_run.sha256(REQUIREMENTS) + " " + os.path.realpath(stock)
     if os.path.exists(stamp) and open(stamp).read() == want:
         return python
     say(f"making the runner venv {venv}")
@@ -97,12 +103,6 @@ def runner_venv(work, stock):
     with open(stamp, "w") as f:
         f.write(want)
     return python
-
-
-def benchmark_names(path):
-    with open(path) as f:
-        data = json.load(f)
-    return {b["metadata"]["name"] for b in data["benchmarks"]}
 
 
 def failures(log):
@@ -134,7 +134,8 @@ f = {b.get_name(): b.mean() for b in fork.get_benchmarks()}
 common = sorted(set(s) & set(f))
 ratios = {n: f[n] / s[n] for n in common}
 geo = math.exp(sum(math.log(r) for r in ratios.values()) / len(ratios))
-print(json.dumps({"geomean": geo, "count": len(common), "ratios": ratios}))
+print(json.dumps({"geomean": geo, "count": len(common), "ratios": ratios,
+                  "names": {"stock": sorted(s), "fork": sorted(f)}}))
 """
 
 
@@ -202,6 +203,7 @@ def main(argv=None):
                 sys.exit(f"pyperformance: {twin} wrote no results; see {log}")
             outs[twin] = out
         res = compare_round(runner, outs["stock"], outs["fork"])
+        del res["names"]
         res["round"] = r + 1
         rounds.append(res)
         say(f"round {r + 1}: fork/stock geometric mean {res['geomean']:.4f} "
@@ -229,10 +231,12 @@ def main(argv=None):
     subprocess.run([pyperformance, "compare", merged["stock"], merged["fork"],
                     "-O", "table"], env=clean_env(os.devnull))
 
-    names = {t: benchmark_names(merged[t]) for t in pythons}
     print()
     geos = [r["geomean"] for r in rounds]
     total = compare_round(runner, merged["stock"], merged["fork"])
+    # pyperf reads the names: a file's own JSON may keep a benchmark's
+    # name in the suite's common metadata.
+    names = {t: set(n) for t, n in total.pop("names").items()}
     print(f"fork/stock geometric mean over {total['count']} benchmarks, "
           f"rounds merged: {total['geomean']:.4f}")
     if len(geos) > 1:
