@@ -2,7 +2,12 @@
 # Tools/immortal/; this file names the jobs. See README.md and CONTRIBUTING.md.
 #
 #   make                  build the fork           -> build/immortal/python
-#   make stock            build pristine 3.11.2    -> build/stock/python (same flags)
+#   make stock            build 3.11.2 with Debian's security series, as the fork
+#                         carries it (same flags)  -> build/stock/python
+#   make pristine         the 3.11.2 tarball alone -> build/pristine/python
+#   make repin            move the security level to the Debian revision apt
+#                         offers now: upstream.lock + patches/security-series
+#                         (Doc/immortal/security.md)
 #   make debug            --with-pydebug builds    -> build/immortal-debug/python
 #   make servers          both as libpython3.11.so -> build/prefix/{immortal,stock}/
 #   make serverbench      Django under uWSGI and gunicorn, stock vs fork: memory, req/s
@@ -52,14 +57,14 @@ TESTOPTS ?=
 BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
-.PHONY: all immortal stock debug stock-debug immortal-debug test test-debug \
+.PHONY: all immortal stock pristine repin debug stock-debug immortal-debug test test-debug \
 	immortal-shared stock-shared servers serverbench realapp celerybench opt immortal-opt stock-opt \
 	install deb demo probe corpus bench bench-wall pyperformance worker-speed \
 	devtree export clean deps
 
 all: immortal
 
-immortal stock immortal-debug stock-debug immortal-shared stock-shared \
+immortal stock pristine immortal-debug stock-debug immortal-shared stock-shared \
 immortal-opt stock-opt:
 	@$(BUILD_ENV) $(TOOLS)/build.sh $@
 
@@ -100,6 +105,9 @@ install: immortal
 
 deb:
 	@$(TOOLS)/deb.sh
+
+repin:
+	@$(TOOLS)/repin.sh
 
 PROBEOPTS ?=
 

@@ -1,7 +1,9 @@
 """Immortal CPython identifies itself without disturbing version consumers.
 
-The fork ends sys.version with "[Immortal CPython X.Y.Z]" and adds
-sys.implementation._immortal_version; everything that tools key on (the
+The fork ends sys.version with "[Immortal CPython X.Y.Z; security: Debian
+REVISION]" and adds sys.implementation._immortal_version and
+_immortal_security (the Debian revision whose security fixes upstream
+carries: Doc/immortal/security.md); everything that tools key on (the
 upstream version number, sys.version_info, the implementation name, the
 cache tag, platform's and sysconfig's answers) must stay what stock 3.11.2
 gives.
@@ -22,8 +24,13 @@ class ForkIdentityTests(unittest.TestCase):
         self.assertIsInstance(version, str)
         self.assertRegex(version, r'^\d+\.\d+\.\d+$')
 
+    def test_security_attribute(self):
+        level = sys.implementation._immortal_security
+        self.assertRegex(level, r'^Debian 3\.11\.2-\d+\+deb\d+u\d+$')
+
     def test_sys_version_marker(self):
-        marker = f' [Immortal CPython {sys.implementation._immortal_version}]'
+        marker = (f' [Immortal CPython {sys.implementation._immortal_version};'
+                  f' security: {sys.implementation._immortal_security}]')
         self.assertTrue(sys.version.endswith(marker), sys.version)
         # The upstream version number still comes first, as on stock.
         self.assertTrue(sys.version.startswith('3.11.2 ('), sys.version)
@@ -57,7 +64,7 @@ class ForkIdentityTests(unittest.TestCase):
         name, version, branch, revision, buildno, builddate, compiler = (
             platform._sys_version(
                 '3.11.2 (main, Nov 21 2026, 09:09:08) [GCC 12.2.0] '
-                '[Immortal CPython 9.8.7]'))
+                '[Immortal CPython 9.8.7; security: Debian 3.11.2-6+deb12u8]'))
         self.assertEqual(name, 'CPython')
         self.assertEqual(version, '3.11.2')
         self.assertEqual(buildno, 'main')
@@ -78,6 +85,8 @@ class ForkIdentityTests(unittest.TestCase):
         out = subprocess.run([sys.executable, '-VV'], capture_output=True,
                              text=True, check=True).stdout
         self.assertIn('Immortal CPython', out)
+        self.assertIn(f'security: {sys.implementation._immortal_security}]',
+                      out)
 
 
 if __name__ == '__main__':

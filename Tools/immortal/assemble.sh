@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Assemble a CPython source tree: upstream, then our overlay files copied over
-# it, then patches/series applied in order.
+# Assemble a CPython source tree: the pristine tarball, Debian's security
+# series (patches/security-series), then our overlay files copied over it,
+# then patches/series applied in order.
 #
-# Usage: assemble.sh immortal DEST    upstream + overlay + patches
-#        assemble.sh stock DEST       pristine upstream only
+# Usage: assemble.sh immortal DEST    tarball + security series + overlay + patches
+#        assemble.sh stock DEST       tarball + security series (what we compare with)
+#        assemble.sh pristine DEST    the tarball only (pure 3.11.2, for reference)
 #
 # The tree is first built in a staging directory beside DEST; only when every
 # patch applied is it synced into DEST, rewriting just the files whose content
@@ -15,12 +17,12 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-[ $# -eq 2 ] || die "usage: assemble.sh immortal|stock DEST"
+[ $# -eq 2 ] || die "usage: assemble.sh immortal|stock|pristine DEST"
 variant=$1
 dest=$2
 case $variant in
-    immortal|stock) ;;
-    *) die "unknown variant '$variant' (immortal or stock)" ;;
+    immortal|stock|pristine) ;;
+    *) die "unknown variant '$variant' (immortal, stock or pristine)" ;;
 esac
 case $(realpath -m "$dest")/ in
     "$IMMORTAL_ROOT"/build/*) ;;
@@ -35,7 +37,10 @@ trap 'rm -rf "$stage"' EXIT
 tar -xzf "$tarball" -C "$stage" --strip-components=1 ||
     die "cannot unpack $tarball"
 
+[ "$variant" = pristine ] || apply_security "$stage"
+
 if [ "$variant" = immortal ]; then
+    write_security_header "$stage"
     copy_overlay "$stage"
 
     # Every patch file must be in the series: a forgotten one is a silent loss.

@@ -2,7 +2,10 @@
 # Assemble and build one variant, in-tree, under build/VARIANT/.
 #
 #   immortal        the fork                      -> build/immortal/python
-#   stock           pristine upstream, same flags -> build/stock/python
+#   stock           upstream with Debian's security series (what the fork
+#                   is compared with), same flags -> build/stock/python
+#   pristine        the 3.11.2 tarball alone, same flags, for reference
+#                                                 -> build/pristine/python
 #   immortal-debug  the fork, --with-pydebug      -> build/immortal-debug/python
 #   stock-debug     upstream, --with-pydebug      -> build/stock-debug/python
 #   immortal-shared the fork as libpython3.11.so, installed in
@@ -28,12 +31,12 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-variant=${1:?usage: build.sh immortal|stock|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt|immortal-deb}
+variant=${1:?usage: build.sh immortal|stock|pristine|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt|immortal-deb}
 install_prefix=
 optimize=
 IMMORTAL_DEB_PREFIX=/opt/immortal-cpython
 case $variant in
-    immortal|stock) source_kind=$variant; debug= ;;
+    immortal|stock|pristine) source_kind=$variant; debug= ;;
     immortal-opt|stock-opt)
         # PGO's training run is upstream's own (PROFILE_TASK: the --pgo
         # subset of the test suite), the same for both twins.
@@ -73,6 +76,10 @@ case $PREFIX in /*) ;; *) die "PREFIX must be an absolute path, not '$PREFIX'" ;
 } > "$options.tmp" && mv "$options.tmp" "$options"
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
+# pyexpat links Debian's libexpat, which gets security fixes, not the
+# tarball's copy of expat 2.5.0 (Doc/immortal/security.md); every variant,
+# so twins compare like with like.
+common_args=(--with-system-expat)
 configure_args=(--prefix="$PREFIX")
 if [ "$variant" = immortal-deb ]; then
     configure_args=(--prefix="$IMMORTAL_DEB_PREFIX" --enable-shared
@@ -87,6 +94,7 @@ elif [ "$SHARED" = 1 ]; then
     # bin/python3 the one in ../lib, never the system's libpython3.11.so.1.0.
     configure_args+=(--enable-shared 'LDFLAGS=-Wl,-rpath,\$$ORIGIN:\$$ORIGIN/../lib')
 fi
+configure_args+=("${common_args[@]}")
 [ -z "$debug" ] || configure_args+=("$debug")
 # shellcheck disable=SC2206
 [ -z "$optimize" ] || configure_args+=($optimize)
@@ -116,6 +124,19 @@ if [ ! -f "$dir/Makefile" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wan
     }
     printf '%s' "$want" > "$stamp"
 fi
+
+# pyexpat is built into the interpreter, as Debian builds it: Debian's fix
+# for CVE-2026-4224 calls an internal API (pycore_ceval.h) that only core
+# code may include. Written after configure (distclean removes it), for
+# every variant, so all twins have the same module layout.
+setup_local=$(cat <<'EOF'
+# Written by Tools/immortal/build.sh (see there): modules built in.
+*static*
+pyexpat pyexpat.c
+EOF
+)
+[ "$(cat "$dir/Modules/Setup.local" 2>/dev/null)" = "$setup_local" ] ||
+    printf '%s\n' "$setup_local" > "$dir/Modules/Setup.local"
 
 echo "build: $variant: make -j$JOBS (log: build/$variant.build.log)" >&2
 make -C "$dir" -j"$JOBS" > "$build/$variant.build.log" 2>&1 || {

@@ -5,6 +5,9 @@
 # The list covers every optional stdlib extension module (so the fork and its
 # stock twin build the same full stdlib) and the tools the tests call (gdb
 # for test_gdb; Debian's uWSGI and gunicorn for test_immortal_prefork).
+# A package given as NAME>=VERSION is also upgraded when an older one is
+# installed: the libraries whose security fixes the fork takes from Debian
+# (Doc/immortal/security.md).
 set -euo pipefail
 
 packages=(
@@ -13,6 +16,10 @@ packages=(
     # optional stdlib modules
     libssl-dev zlib1g-dev libbz2-dev liblzma-dev libffi-dev libsqlite3-dev
     libreadline-dev libncurses-dev libgdbm-dev libgdbm-compat-dev uuid-dev tk-dev
+    # pyexpat links Debian's libexpat (--with-system-expat), not the copy of
+    # expat 2.5.0 in the tarball that no security fix reaches; deb12u5 (the
+    # current one in 2026-12) fixes CVE-2024-28757, CVE-2025-59375 and more
+    'libexpat1-dev>=2.5.0-1+deb12u5'
     # used by tests
     gdb
     # pre-fork servers the tests run the fork under (test_immortal_prefork),
@@ -31,8 +38,14 @@ packages=(
 )
 
 missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+for spec in "${packages[@]}"; do
+    p=${spec%%>=*}
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    elif [ "$p" != "$spec" ] &&
+         ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' "$p")" ge "${spec#*>=}"; then
+        missing+=("$p")
+    fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Turn upstream + overlay + patches into a git repository to edit in:
 #
-#   tag upstream   pristine CPython (one commit)
+#   tag pristine   the CPython tarball (one commit)
+#   tag upstream   + Debian's security series, one commit per patch of
+#                  patches/security-series, and the header that names the
+#                  level (what our patches apply to)
 #   tag overlay    our files added at their CPython paths (one commit)
 #   then           one commit per patches/series entry, in order (git am)
 #
@@ -67,6 +70,17 @@ export GIT_AUTHOR_DATE="2023-02-08T00:00:00Z" GIT_COMMITTER_DATE="2023-02-08T00:
 git add -A
 GIT_AUTHOR_NAME="CPython upstream" GIT_AUTHOR_EMAIL="upstream@python.invalid" \
     git commit -q -m "upstream: CPython $UPSTREAM_VERSION ($UPSTREAM_TARBALL)"
+git tag pristine
+
+security_commit() {
+    git add -A
+    GIT_AUTHOR_NAME="Debian python3.11" GIT_AUTHOR_EMAIL="debian-python@lists.debian.org" \
+        git commit -q -m "security: $1 (Debian $DEBIAN_REVISION)"
+}
+apply_security . security_commit
+write_security_header .
+git add -A
+git commit -q -m "security: Include/immortalsecurity.h ($(security_level))"
 git tag upstream
 
 copy_overlay .    # the current directory is $dir

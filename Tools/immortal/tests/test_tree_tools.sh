@@ -9,7 +9,14 @@
 #  4. An overlay file that would replace an upstream file is refused.
 #  5. Export refuses to overwrite uncommitted work in the target repo.
 #  6. Export refuses a development tree made before the repo last changed.
-# Cases 2-5 run in a scratch copy of the repo, never in the repo itself.
+#  7. Every Debian patch of patches/security-series (taken or "#-" not
+#     taken) has its row in Doc/immortal/security.md, and the devtree holds
+#     one commit per taken patch between tags pristine and upstream.
+#  8. When apt's index names a newer Debian revision than the pin, the
+#     build says so in one line (and stays quiet without a deb-src index).
+#  9. repin.sh moves the pin to a new revision (added and dropped patches),
+#     and puts the old pin back when the new series does not assemble.
+# Cases 2-6, 8 and 9 run in a scratch copy of the repo, never in the repo itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -46,7 +53,7 @@ if ! diff -u "$tmp/want" "$tmp/got" > "$tmp/d1"; then
 elif ! (cd "$root" && while IFS= read -r f; do cmp -s "$f" "$tmp/out/$f" || echo "$f"; done < "$tmp/want") > "$tmp/d2" ||
      [ -s "$tmp/d2" ]; then
     fail "round trip: exported overlay content differs: $(cat "$tmp/d2")"
-elif ! diff -ru "$root/patches" "$tmp/out/patches" > "$tmp/d3"; then
+elif ! diff -ru -x security-series "$root/patches" "$tmp/out/patches" > "$tmp/d3"; then
     fail "round trip: exported patches differ:"; head -n 40 "$tmp/d3"
 else
     pass "round trip: devtree then export reproduces $(wc -l < "$tmp/want") overlay files and $(series_patches | wc -l) patch(es)"
@@ -133,6 +140,95 @@ elif [[ $out != *"Lib/test/test_immortal_version.py"* ]] ||
     fail "export: stale tree refused without naming the file, or the edit is gone: $out"
 else
     pass "export: refuses a development tree older than the repo's last change"
+fi
+
+# --- 7. the security table ---------------------------------------------------
+table_misses() {   # ROOT: the listed patches that have no row in its table
+    local r=$1 p
+    { (IMMORTAL_ROOT=$r; security_series)
+      sed -n 's/^#-[[:space:]]*\([^[:space:]]*\).*/\1/p' "$r/patches/security-series"; } |
+        while IFS= read -r p; do
+            grep -qF "| \`$p\` |" "$r/Doc/immortal/security.md" || echo "$p"
+        done
+}
+misses=$(table_misses "$root")
+commits=$(git -C "$tmp/dev" rev-list --count pristine..upstream)
+if [ -n "$misses" ]; then
+    fail "security table: no row in Doc/immortal/security.md for: $(echo "$misses" | tr '\n' ' ')"
+elif [ "$commits" != "$(( $(security_series | wc -l) + 1 ))" ]; then
+    fail "security series: devtree has $commits commits between pristine and upstream, expected one per patch and the header"
+else
+    pass "security table: all $(security_series | wc -l) taken patches and the ones not taken have their row"
+fi
+
+# --- 8. the archive moved past the pin -----------------------------------------
+cache=$tmp/cache
+mkdir -p "$cache"
+debian=$("$root/Tools/immortal/upstream.sh" --debian 2>/dev/null)
+# The pinned file under an older revision's name: to upstream.sh the archive
+# (which names the pinned revision) has moved past it.
+old_rev=${DEBIAN_REVISION%u*}u$(( ${DEBIAN_REVISION##*u} - 1 ))
+old_name=${UPSTREAM_DEBIAN_SOURCE}_$old_rev.debian.tar.xz
+cp "$debian" "$cache/$old_name"
+sed -i -e "s|^DEBIAN_REVISION=.*|DEBIAN_REVISION=$old_rev|" \
+       -e "s|^DEBIAN_TARBALL=.*|DEBIAN_TARBALL=$old_name|" "$repo/upstream.lock"
+out=$(IMMORTAL_CACHE_DIR=$cache "$repo/Tools/immortal/upstream.sh" --debian 2>&1 >/dev/null)
+if apt-get source --print-uris "$UPSTREAM_DEBIAN_SOURCE" 2>/dev/null | grep -qF "$DEBIAN_REVISION"; then
+    if [ "$(printf '%s\n' "$out" | grep -c .)" = 1 ] &&
+       [[ $out == *"has moved to $UPSTREAM_DEBIAN_SOURCE $DEBIAN_REVISION (pinned: $old_rev)"*"make repin"* ]]; then
+        pass "archive moved: the build says so in one line"
+    else
+        fail "archive moved: expected one line naming $DEBIAN_REVISION and make repin, got: $out"
+    fi
+elif [ -n "$out" ]; then
+    fail "archive moved: without a deb-src index for $UPSTREAM_DEBIAN_SOURCE the build should stay quiet, got: $out"
+else
+    pass "archive moved: no deb-src index for $UPSTREAM_DEBIAN_SOURCE here, so nothing to compare and nothing said"
+fi
+git -C "$repo" checkout -q -- upstream.lock
+rm -f "$cache/$old_name"
+
+# --- 9. repin ---------------------------------------------------------------------
+ln -s "$("$root/Tools/immortal/upstream.sh" 2>/dev/null)" "$cache/$UPSTREAM_TARBALL"
+fake_revision() {   # NAME EDIT: a new revision in $tmp/NAME, its series edited by EDIT
+    local d=$tmp/$1
+    mkdir -p "$d/src"
+    tar -xJf "$debian" -C "$d/src"
+    eval "$2"
+    tar -cJf "$d/${UPSTREAM_DEBIAN_SOURCE}_${DEBIAN_REVISION%u*}u99.debian.tar.xz" -C "$d/src" debian
+    rm -rf "$d/src"
+}
+new_rev=${DEBIAN_REVISION%u*}u99
+dropped=$(security_series | tail -n 2 | sed -n 1p)
+fake_revision good '
+    printf "%s\n" "--- /dev/null" "+++ b/Misc/immortal-repin-test.txt" "@@ -0,0 +1 @@" "+fixed" > "$d/src/debian/patches/CVE-2099-0001.patch"
+    sed -i "/^$dropped\$/d" "$d/src/debian/patches/series"
+    echo CVE-2099-0001.patch >> "$d/src/debian/patches/series"'
+out=$(IMMORTAL_CACHE_DIR=$cache "$repo/Tools/immortal/repin.sh" --from "$tmp/good" 2>&1) || true
+if ! grep -qx "DEBIAN_REVISION=$new_rev" "$repo/upstream.lock" ||
+   ! grep -qx "DEBIAN_SHA256=$(sha256sum "$tmp/good"/*.debian.tar.xz | cut -d' ' -f1)" "$repo/upstream.lock"; then
+    fail "repin: upstream.lock does not pin $new_rev: $out"
+elif ! grep -q '^CVE-2099-0001.patch  # new in' "$repo/patches/security-series" ||
+     grep -q "^$dropped" "$repo/patches/security-series" ||
+     [[ $out != *"added   CVE-2099-0001.patch"* || $out != *"dropped $dropped"* ]]; then
+    fail "repin: the new list or the report of added and dropped patches is wrong: $out"
+elif [ "$(table_misses "$repo")" != CVE-2099-0001.patch ]; then
+    fail "repin: the table check does not ask for the added patch's row: $(table_misses "$repo")"
+else
+    pass "repin: the pin moves to $new_rev; the added patch is listed and asks for its row, the dropped one goes"
+fi
+git -C "$repo" checkout -q -- upstream.lock patches/security-series
+fake_revision bad '
+    printf "%s\n" "--- a/Lib/os.py" "+++ b/Lib/os.py" "@@ -1,1 +1,1 @@" "-no such line" "+fixed" > "$d/src/debian/patches/CVE-2099-0002.patch"
+    echo CVE-2099-0002.patch >> "$d/src/debian/patches/series"'
+if out=$(IMMORTAL_CACHE_DIR=$cache "$repo/Tools/immortal/repin.sh" --from "$tmp/bad" 2>&1); then
+    fail "repin: a revision whose patch does not apply was pinned"
+elif ! git -C "$repo" diff --quiet -- upstream.lock patches/security-series; then
+    fail "repin: a failed repin left the pin or the list changed"
+elif [[ $out != *"CVE-2099-0002.patch"* ]]; then
+    fail "repin: the failure does not name the patch: $out"
+else
+    pass "repin: a revision that does not assemble is refused, naming its patch; the pin stays"
 fi
 
 if [ "$fails" -ne 0 ]; then
