@@ -125,19 +125,6 @@ if [ ! -f "$dir/Makefile" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wan
     printf '%s' "$want" > "$stamp"
 fi
 
-# pyexpat is built into the interpreter, as Debian builds it: Debian's fix
-# for CVE-2026-4224 calls an internal API (pycore_ceval.h) that only core
-# code may include. Written after configure (distclean removes it), for
-# every variant, so all twins have the same module layout.
-setup_local=$(cat <<'EOF'
-# Written by Tools/immortal/build.sh (see there): modules built in.
-*static*
-pyexpat pyexpat.c
-EOF
-)
-[ "$(cat "$dir/Modules/Setup.local" 2>/dev/null)" = "$setup_local" ] ||
-    printf '%s\n' "$setup_local" > "$dir/Modules/Setup.local"
-
 echo "build: $variant: make -j$JOBS (log: build/$variant.build.log)" >&2
 make -C "$dir" -j"$JOBS" > "$build/$variant.build.log" 2>&1 || {
     grep -nE 'error|Error' "$build/$variant.build.log" | sed -n 1,20p >&2

@@ -83,21 +83,26 @@ security_level() {
 }
 
 # Apply Debian's security series (patches/security-series, taken from the
-# pinned .debian.tar.xz) to the pristine tree at DEST, in order, with
-# --fuzz=0. With a HOOK, run `HOOK NAME` after each patch (devtree.sh commits
+# pinned .debian.tar.xz; a local/NAME entry is our patches/local/NAME, a
+# fix-up that makes Debian's patches build in CPython's default layout) to
+# the pristine tree at DEST, in order, with --fuzz=0. With a HOOK, run `HOOK NAME` after each patch (devtree.sh commits
 # there). Dies naming the first patch that is missing or does not apply.
 apply_security() {
-    local dest=$1 hook=${2:-} debian from p
+    local dest=$1 hook=${2:-} debian from p file whose
     debian=$("$IMMORTAL_ROOT/Tools/immortal/upstream.sh" --debian)
     from=$(mktemp -d)
     tar -xJf "$debian" -C "$from" debian/patches ||
         { rm -rf "$from"; die "cannot unpack debian/patches from $debian"; }
     while IFS= read -r p; do
-        [ -f "$from/debian/patches/$p" ] ||
-            { rm -rf "$from"; die "patches/security-series names $p, which $DEBIAN_TARBALL does not have"; }
+        case $p in
+            local/*) file=$IMMORTAL_ROOT/patches/$p whose="our $p" ;;
+            *) file=$from/debian/patches/$p whose="Debian's $p ($DEBIAN_REVISION)" ;;
+        esac
+        [ -f "$file" ] ||
+            { rm -rf "$from"; die "patches/security-series names $p, which ${p%%/*} does not have"; }
         patch -d "$dest" -p1 --fuzz=0 --forward --batch --silent --no-backup-if-mismatch \
-                < "$from/debian/patches/$p" >/dev/null 2>&1 ||
-            { rm -rf "$from"; die "Debian's $p ($DEBIAN_REVISION) does not apply with --fuzz=0 to $UPSTREAM_TARBALL and the security patches before it"; }
+                < "$file" >/dev/null 2>&1 ||
+            { rm -rf "$from"; die "$whose does not apply with --fuzz=0 to $UPSTREAM_TARBALL and the security patches before it"; }
         [ -z "$hook" ] || "$hook" "$p"
     done < <(security_series)
     rm -rf "$from"

@@ -74,8 +74,11 @@ git tag pristine
 
 security_commit() {
     git add -A
-    GIT_AUTHOR_NAME="Debian python3.11" GIT_AUTHOR_EMAIL="debian-python@lists.debian.org" \
-        git commit -q -m "security: $1 (Debian $DEBIAN_REVISION)"
+    case $1 in
+        local/*) git commit -q -m "security: $1 (ours, patches/$1)" ;;
+        *) GIT_AUTHOR_NAME="Debian python3.11" GIT_AUTHOR_EMAIL="debian-python@lists.debian.org" \
+               git commit -q -m "security: $1 (Debian $DEBIAN_REVISION)" ;;
+    esac
 }
 apply_security . security_commit
 write_security_header .

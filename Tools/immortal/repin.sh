@@ -74,7 +74,7 @@ tar -xJf "$from/$new_tarball" -C "$tmp" debian/patches/series ||
 sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$tmp/debian/patches/series" > "$tmp/new-series"
 security_series > "$tmp/old"
 sed -n 's/^#-[[:space:]]*\([^[:space:]]*\).*/\1/p' "$list" > "$tmp/not-taken"
-first=$(sed -n 1p "$tmp/old")
+first=$(grep -v '^local/' "$tmp/old" | sed -n 1p)
 
 # The new list, in the new series' order; kept lines keep their comments.
 cp "$lock" "$tmp/upstream.lock.old"
@@ -85,8 +85,11 @@ cp "$list" "$tmp/security-series.old"
     while IFS= read -r p; do
         [ "$p" = "$first" ] && started=1
         if grep -qxF "$p" "$tmp/old"; then
+            # The entry as it was, with the local/ fix-ups that followed it.
             awk -v n="$p" '{ x = $0; sub(/#.*/, "", x); gsub(/[[:space:]]/, "", x) }
-                           x == n { print; exit }' "$list"
+                           f && x !~ /^local\// { exit }
+                           f { print }
+                           x == n { print; f = 1 }' "$list"
         elif [ -n "$started" ] && ! grep -qxF "$p" "$tmp/not-taken"; then
             printf '%s  # new in %s\n' "$p" "$new_revision"
             echo "$p" >> "$tmp/added"
@@ -96,6 +99,7 @@ cp "$list" "$tmp/security-series.old"
     awk 'seen && /^$/ { f = 1 } f { print } /^[^#[:space:]]/ { seen = 1 }' "$list"
 } > "$tmp/security-series.new"
 while IFS= read -r p; do
+    case $p in local/*) continue ;; esac
     grep -qxF "$p" "$tmp/new-series" || echo "$p" >> "$tmp/dropped"
 done < "$tmp/old"
 

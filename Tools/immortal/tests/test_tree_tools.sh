@@ -53,7 +53,7 @@ if ! diff -u "$tmp/want" "$tmp/got" > "$tmp/d1"; then
 elif ! (cd "$root" && while IFS= read -r f; do cmp -s "$f" "$tmp/out/$f" || echo "$f"; done < "$tmp/want") > "$tmp/d2" ||
      [ -s "$tmp/d2" ]; then
     fail "round trip: exported overlay content differs: $(cat "$tmp/d2")"
-elif ! diff -ru -x security-series "$root/patches" "$tmp/out/patches" > "$tmp/d3"; then
+elif ! diff -ru -x security-series -x local "$root/patches" "$tmp/out/patches" > "$tmp/d3"; then
     fail "round trip: exported patches differ:"; head -n 40 "$tmp/d3"
 else
     pass "round trip: devtree then export reproduces $(wc -l < "$tmp/want") overlay files and $(series_patches | wc -l) patch(es)"
@@ -212,6 +212,9 @@ elif ! grep -q '^CVE-2099-0001.patch  # new in' "$repo/patches/security-series" 
      grep -q "^$dropped" "$repo/patches/security-series" ||
      [[ $out != *"added   CVE-2099-0001.patch"* || $out != *"dropped $dropped"* ]]; then
     fail "repin: the new list or the report of added and dropped patches is wrong: $out"
+elif [ "$(security_series | grep -c '^local/')" != "$( (IMMORTAL_ROOT=$repo; security_series) | grep -c '^local/')" ] ||
+     ! diff <(security_series | grep -B1 '^local/') <( (IMMORTAL_ROOT=$repo; security_series) | grep -B1 '^local/') >/dev/null; then
+    fail "repin: our local/ fix-ups did not stay after the Debian patches they follow"
 elif [ "$(table_misses "$repo")" != CVE-2099-0001.patch ]; then
     fail "repin: the table check does not ask for the added patch's row: $(table_misses "$repo")"
 else
