@@ -12,6 +12,8 @@
 #   make servers          both as libpython3.11.so -> build/prefix/{immortal,stock}/
 #   make serverbench      Django under uWSGI and gunicorn, stock vs fork: memory, req/s
 #   make realapp          a real site (Wagtail 7.0 from PyPI) the same way, 3 configurations
+#   make asgibench        FastAPI (pydantic) and Django ASGI under gunicorn with
+#                         uvicorn workers, stock / stock+freeze / fork: memory, req/s
 #   make celerybench      Celery prefork (from PyPI, Redis on loopback): per-child memory, tasks/s
 #   make stock-debug                               -> build/stock-debug/python
 #   make opt              both twins with PGO + LTO -> build/{immortal,stock}-opt/python
@@ -58,7 +60,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock pristine repin debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared servers serverbench realapp celerybench opt immortal-opt stock-opt \
+	immortal-shared stock-shared servers serverbench asgibench realapp celerybench opt immortal-opt stock-opt \
 	install deb demo probe corpus bench bench-wall pyperformance worker-speed \
 	devtree export clean deps
 
@@ -118,6 +120,14 @@ PYPERFORMANCE ?=
 PYPERF ?=
 PYPERF_ARGS = $(if $(PYPERFORMANCE),--pyperformance $(PYPERFORMANCE)) \
 	$(if $(PYPERF),--pyperf $(PYPERF))
+
+# ASGI: gunicorn with 4 uvicorn workers (uvloop, httptools) from PyPI, a
+# FastAPI app on pydantic and the demo shop through Django's ASGI handler
+# (Doc/immortal/servers.md, "ASGI").
+ASGIOPTS ?=
+asgibench: servers stock
+	build/stock/python $(TOOLS)/servers/asgibench.py \
+		--svg build/asgibench.svg --json build/asgibench.json $(ASGIOPTS)
 
 # The server benchmark: the demo Django shop under uWSGI and gunicorn, stock
 # twin vs fork, 4 workers, wrk on loopback (Doc/immortal/servers.md).

@@ -12,6 +12,12 @@ gunicorn (preload_app = True), in gunicorn.conf.py:
     from immortal_prefork import gunicorn_when_ready as when_ready
     from immortal_prefork import gunicorn_post_fork as post_fork
 
+ASGI (gunicorn with uvicorn workers: -k uvicorn.workers.UvicornWorker),
+the same gunicorn.conf.py hooks, and in the application module, after its
+caches are warm, requests through the app on a loop that is closed again:
+
+    immortal_prefork.asgi_warm_up(app, ["/", "/items"])
+
 uWSGI (lazy-apps off, the default), at the end of the WSGI module:
 
     import immortal_prefork
@@ -27,7 +33,7 @@ import random
 import sys
 
 __all__ = ["prepare_fork", "after_fork", "register_after_fork", "warm_up",
-           "pool", "celery_setup", "gunicorn_when_ready",
+           "asgi_warm_up", "pool", "celery_setup", "gunicorn_when_ready",
            "gunicorn_post_fork", "uwsgi_setup"]
 
 _after_fork_hooks = []
@@ -118,6 +124,95 @@ def warm_up(application, paths, rounds=WARM_UP_ROUNDS, *, host="localhost"):
                                    f"{status[-1] if status else 'nothing'}")
             count += 1
     return count
+
+
+def asgi_warm_up(application, paths, rounds=WARM_UP_ROUNDS, *,
+                 host="localhost"):
+    """warm_up() for an ASGI application (FastAPI, Starlette, Django's
+    ASGI handler): GET requests through it, in the master, before
+    prepare_fork(); return the number of requests made.
+
+    The requests run on an event loop of their own that is closed
+    afterwards, with its async generators, its default executor and the
+    threads the requests started (sync routes run in a thread pool): the
+    master forks with no event loop, selector, self-pipe or worker thread
+    left behind. Each worker's server (uvicorn) creates its own loop after
+    the fork. The application's lifespan (startup/shutdown) is not run
+    here: it runs in each worker. Raises RuntimeError for an answer of 400
+    or more, or if a thread the requests started does not end.
+    """
+    import asyncio
+    import threading
+
+    async def request(path):
+        path, _, query = path.partition("?")
+        scope = {"type": "http", "asgi": {"version": "3.0",
+                                          "spec_version": "2.3"},
+                 "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "root_path": "",
+                 "query_string": query.encode(),
+                 "headers": [(b"host", host.encode())],
+                 "client": ("127.0.0.1", 0), "server": (host, 80)}
+        messages = [{"type": "http.request", "body": b"",
+                     "more_body": False}]
+        sent = []
+
+        async def receive():
+            if messages:
+                return messages.pop()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await application(scope, receive, send)
+        start = [m for m in sent if m["type"] == "http.response.start"]
+        code = start[0]["status"] if start else 500
+        if code >= 400:
+            raise RuntimeError(f"asgi_warm_up(): {path!r} answered {code}")
+
+    async def requests():
+        count = 0
+        for _ in range(rounds):
+            for path in paths:
+                await request(path)
+                count += 1
+        return count
+
+    threads = set(threading.enumerate())
+    loop = asyncio.new_event_loop()
+    try:
+        count = loop.run_until_complete(requests())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+    _end_asgiref_thread()
+    for thread in set(threading.enumerate()) - threads:
+        # anyio's worker threads end when the loop's main task does.
+        thread.join(timeout=30)
+        if thread.is_alive():
+            raise RuntimeError(f"asgi_warm_up(): thread {thread.name!r} "
+                               "the requests started is still running")
+    return count
+
+
+def _end_asgiref_thread():
+    """asgiref (Django's ASGI handler) runs sync code in a thread of a
+    process-wide executor that never ends on its own; end it, with the
+    database connections Django opened there, and leave a fresh executor
+    that starts its thread in the worker when first used."""
+    sync = sys.modules.get("asgiref.sync")
+    executor = getattr(getattr(sync, "SyncToAsync", None),
+                       "single_thread_executor", None)
+    if executor is None or not getattr(executor, "_threads", None):
+        return
+    db = sys.modules.get("django.db")
+    if db is not None:
+        executor.submit(db.connections.close_all).result()
+    executor.shutdown(wait=True)
+    from concurrent.futures import ThreadPoolExecutor
+    sync.SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
 
 
 def after_fork():

@@ -554,5 +554,178 @@ class CeleryTest(unittest.TestCase):
         self.assertGreater(res["tasks_s"], 0)
 
 
+def private_dirty_kb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_pids(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return sorted(out)
+
+
+@unittest.skipUnless(PREFIX and SERVERS_DIR and os.path.exists(
+    os.path.join(PREFIX, "bin", "python3")),
+    "needs the fork installed (make servers) and the servers directory "
+    "(make test sets IMMORTAL_SERVER_PREFIX and IMMORTAL_SERVERS_DIR)")
+class AsgiTest(unittest.TestCase):
+    """gunicorn with 4 uvicorn workers (uvloop, httptools), FastAPI on
+    pydantic and Django's ASGI handler, all pinned from PyPI
+    (servers/asgi/requirements.txt), with the shipped
+    servers/asgi/gunicorn.conf.py: the app warms up in the master through
+    immortal_prefork.asgi_warm_up(), the heap is immortalized once, every
+    route answers in the workers, a worker killed with SIGKILL is replaced
+    by one that shares the heap too, and the master's heap stays as it
+    was."""
+
+    WORKERS = 4
+
+    @classmethod
+    def setUpClass(cls):
+        code = textwrap.dedent("""
+            import sys
+            sys.path.insert(0, sys.argv[1])
+            import realapp
+            try:
+                print(realapp.make_venv(sys.argv[2], sys.argv[3],
+                                        requirements=sys.argv[4],
+                                        work=sys.argv[5]))
+            except realapp.Failure as e:
+                sys.exit(str(e))
+        """)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, SERVERS_DIR,
+             "fork-" + prefix_tag() + "-asgi", PREFIX,
+             os.path.join(SERVERS_DIR, "asgi", "requirements.txt"),
+             cache_dir("asgi")],
+            capture_output=True, text=True)
+        if proc.returncode:
+            if os.environ.get("CI"):
+                raise AssertionError(proc.stderr[-3000:])
+            raise unittest.SkipTest("the ASGI stack could not be installed: "
+                                    + (proc.stderr.strip().splitlines()
+                                       or ["?"])[-1])
+        cls.venv_python = proc.stdout.strip().splitlines()[-1]
+
+    def get(self, port, path):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Connection": "close"})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def wait_for(self, what, predicate, timeout, log):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if predicate():
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.3)
+        log.seek(0)
+        self.fail(f"{what} within {timeout} s:\n" + log.read()[-3000:])
+
+    def serve(self, target, paths, pythonpath, env_extra):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        port = free_port()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "LANG": "C.UTF-8", "HOME": tmp, "PYTHONPATH": pythonpath,
+               "DEMOAPP_DB": os.path.join(tmp, "demo.sqlite3")}
+        env.update(env_extra)
+        log = open(os.path.join(tmp, "server.log"), "w+")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [self.venv_python, "-m", "gunicorn", "-c",
+             os.path.join(SERVERS_DIR, "asgi", "gunicorn.conf.py"),
+             "--workers", str(self.WORKERS), "--bind", f"127.0.0.1:{port}",
+             target], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+        def stop():
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.addCleanup(stop)
+
+        self.wait_for("the server did not answer with all its workers",
+                      lambda: self.get(port, "/_prefork/")[0] == 200
+                      and len(child_pids(proc.pid)) == self.WORKERS,
+                      180, log)
+        for path in paths:
+            status, body = self.get(port, path)
+            self.assertEqual(status, 200, (path, body[:300]))
+        workers = child_pids(proc.pid)
+        master_before = private_dirty_kb(proc.pid)
+
+        # A worker killed outright is replaced by a fork of the same master.
+        os.kill(workers[0], signal.SIGKILL)
+        self.wait_for("the killed worker was not replaced",
+                      lambda: workers[0] not in child_pids(proc.pid)
+                      and len(child_pids(proc.pid)) == self.WORKERS,
+                      60, log)
+        new = (set(child_pids(proc.pid)) - set(workers)).pop()
+        seen = {}
+
+        def new_worker_answered():
+            info = json.loads(self.get(port, "/_prefork/")[1])
+            seen[info["pid"]] = info
+            return new in seen
+        self.wait_for("the new worker took no request", new_worker_answered,
+                      60, log)
+        for path in paths:
+            status, body = self.get(port, path)
+            self.assertEqual(status, 200, (path, body[:300]))
+        master_after = private_dirty_kb(proc.pid)
+        log.seek(0)
+        text = log.read()
+        self.assertEqual(text.count("immortalize_heap:"), 1, text[-3000:])
+        # The master ran no Python code that wrote its immortalized heap:
+        # only gunicorn's arbiter loop (a fork, its bookkeeping).
+        self.assertLess(master_after - master_before, 2048,
+                        (master_before, master_after))
+        return seen[new]
+
+    def check(self, info):
+        self.assertIn("Immortal CPython", info["version"])
+        self.assertEqual(info["prepared"], "immortalize_heap")
+        self.assertTrue(info["cache_immortal"], info)
+
+    def test_fastapi(self):
+        info = self.serve("fastapp:app",
+                          ["/models", "/dicts", "/orjson", "/count",
+                           "/rendered"],
+                          os.path.join(SERVERS_DIR, "asgi"),
+                          {"ASGIAPP_MODELS": "2000"})
+        self.check(info)
+        self.assertEqual(info["loop"], "uvloop", info)
+        self.assertTrue(info["httptools"], info)
+
+    def test_django_asgi(self):
+        info = self.serve("demoapp.asgi:application",
+                          ["/", "/product/7/", "/api/search/?q=red+steel"],
+                          SERVERS_DIR, {"DEMOAPP_PRODUCTS": "2000"})
+        self.check(info)
+        self.assertTrue(info["django"].startswith("4.2."), info)
+
+
 if __name__ == "__main__":
     unittest.main()
