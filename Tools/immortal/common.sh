@@ -58,23 +58,19 @@ is_plumbing() {
 
 # List the patches of patches/series, in order, one path per line.
 series_patches() {
-    local series="$IMMORTAL_ROOT/patches/series" line
-    [ -f "$series" ] || return 0
-    while IFS= read -r line || [ -n "$line" ]; do
-        line=${line%%#*}
-        line=$(printf '%s' "$line" | tr -d '[:space:]')
-        [ -n "$line" ] && printf '%s\n' "$IMMORTAL_ROOT/patches/$line"
-    done < "$series"
+    list_entries "$IMMORTAL_ROOT/patches/series" | sed "s|^|$IMMORTAL_ROOT/patches/|"
 }
 
 # The Debian patch names of patches/security-series, in order, one per line.
 security_series() {
-    local line
-    while IFS= read -r line || [ -n "$line" ]; do
-        line=${line%%#*}
-        line=$(printf '%s' "$line" | tr -d '[:space:]')
-        if [ -n "$line" ]; then printf '%s\n' "$line"; fi
-    done < "$IMMORTAL_ROOT/patches/security-series"
+    list_entries "$IMMORTAL_ROOT/patches/security-series"
+}
+
+# The entries of a list file (patches/series, patches/security-series): one
+# per line, '#' starts a comment, blanks are ignored. A missing file is empty.
+list_entries() {
+    [ -f "$1" ] || return 0
+    sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$1"
 }
 
 # The security level as the fork reports it (sys.implementation, -VV).

@@ -71,7 +71,7 @@ fi
 
 tar -xJf "$from/$new_tarball" -C "$tmp" debian/patches/series ||
     die "cannot read debian/patches/series from $new_tarball"
-sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$tmp/debian/patches/series" > "$tmp/new-series"
+list_entries "$tmp/debian/patches/series" > "$tmp/new-series"
 security_series > "$tmp/old"
 sed -n 's/^#-[[:space:]]*\([^[:space:]]*\).*/\1/p' "$list" > "$tmp/not-taken"
 first=$(grep -v '^local/' "$tmp/old" | sed -n 1p)
