@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from cowprobe import smaps_rollup, stacked_bars_svg, clean_env  # noqa: E402
-from serverbench import free_port, children, parse_wrk, mib  # noqa: E402
+from serverbench import free_port, children, parse_wrk, mib, stop  # noqa: E402
+# The demo shop's request mix: serverbench's.
+from serverbench import WRK_SCRIPT as DJANGO_SCRIPT  # noqa: E402
 
 ASGI = os.path.join(HERE, "asgi")
 REQUIREMENTS = os.path.join(ASGI, "requirements.txt")
@@ -64,20 +65,6 @@ request = function()
   return wrk.format("GET", "/count")
 end
 """
-DJANGO_SCRIPT = """
-counter = 0
-request = function()
-  counter = counter + 1
-  local k = counter % 4
-  local n = counter
-  if k == 0 then return wrk.format("GET", "/") end
-  if k == 1 then return wrk.format("GET", "/product/" .. (n % 20000 + 1) .. "/") end
-  if k == 2 then return wrk.format("GET", "/api/search/?q=red+steel") end
-  return wrk.format("GET", "/api/search/?q=" .. ({"blue","wood","smart","travel"})[n % 4 + 1])
-end
-"""
-
-
 def cache_work():
     return os.path.join(os.environ.get("IMMORTAL_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "immortal-cpython"), "asgi")
@@ -203,12 +190,7 @@ def run_one(app, route, config, venv_python, args, db, tmp):
         after = {w: smaps_rollup(w) for w in workers}
         master = smaps_rollup(proc.pid)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
     total_cpu = sum(cpu.values()) or 1
     rows = [{"pid": w,
              "uss_fork_kb": fresh[w]["Private_Clean"] + fresh[w]["Private_Dirty"],

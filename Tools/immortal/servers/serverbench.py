@@ -186,12 +186,7 @@ def run_one(server, label, prefix, args, db, tmp, venv_python=None):
         after = {w: smaps_rollup(w) for w in workers}
         master = smaps_rollup(proc.pid)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
     rows = []
     for w in workers:
         a, b = after[w], before[w]
@@ -204,6 +199,17 @@ def run_one(server, label, prefix, args, db, tmp, venv_python=None):
         })
     return {"server": server, "label": label, "prefix": prefix,
             "workers": rows, "master_rss_kb": master["Rss"], **load}
+
+
+def stop(proc):
+    """Stop a server started in a session of its own, workers included:
+    SIGTERM, then SIGKILL after 30 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def mib(kb):

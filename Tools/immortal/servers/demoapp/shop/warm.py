@@ -70,3 +70,24 @@ def warm_up():
                 raise RuntimeError(f"warm-up: {url} answered "
                                    f"{response.status_code}")
     connection.close()          # no database connection crosses the fork
+
+
+def warm_master(application, helper):
+    """The master's part of the WSGI and ASGI modules: warm_up(), then,
+    where immortal_prefork is importable, requests through the real
+    handler with its `helper` ("warm_up" for WSGI, "asgi_warm_up" for
+    ASGI), so that the code workers run is specialized in the master
+    before the heap is frozen (Doc/immortal/servers.md, "Code in the
+    workers"). DEMOAPP_WARM_UP: the rounds (0: none; default
+    immortal_prefork.WARM_UP_ROUNDS). Returns immortal_prefork, or None."""
+    import os
+    warm_up()
+    try:
+        import immortal_prefork
+    except ImportError:
+        return None
+    rounds = int(os.environ.get("DEMOAPP_WARM_UP",
+                                immortal_prefork.WARM_UP_ROUNDS))
+    getattr(immortal_prefork, helper)(application, URLS, rounds)
+    connection.close()          # no database connection crosses the fork
+    return immortal_prefork
