@@ -283,6 +283,38 @@ SETUP
 '''
 
 
+def pypi_venv(name, what, suffix=""):
+    """The venv of the installed fork at PREFIX with servers/NAME/
+    requirements.txt from PyPI, made by realapp.make_venv() in a process
+    of its own (it sets up sys.path) and kept in the download cache; its
+    python. If it cannot be made: a failure under CI, a skip elsewhere,
+    saying that the `what` could not be installed."""
+    code = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import realapp
+        try:
+            print(realapp.make_venv(sys.argv[2], sys.argv[3],
+                                    requirements=sys.argv[4],
+                                    work=sys.argv[5]))
+        except realapp.Failure as e:
+            sys.exit(str(e))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, SERVERS_DIR,
+         "fork-" + prefix_tag() + suffix, PREFIX,
+         os.path.join(SERVERS_DIR, name, "requirements.txt"),
+         cache_dir(name)],
+        capture_output=True, text=True)
+    if proc.returncode:
+        if os.environ.get("CI"):
+            raise AssertionError(proc.stderr[-3000:])
+        raise unittest.SkipTest(f"the {what} could not be installed: "
+                                + (proc.stderr.strip().splitlines()
+                                   or ["?"])[-1])
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -320,13 +352,18 @@ def serve_and_get(test, argv, cwd, env, port, path, timeout, log_dir):
         log.seek(0)
         test.fail("the server did not answer:\n" + log.read()[-3000:])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_server(proc)
         log.close()
+
+
+def stop_server(proc):
+    """Stop a server started in a session of its own, workers included."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @unittest.skipUnless(PREFIX and os.path.exists(os.path.join(PREFIX, "lib",
@@ -478,29 +515,7 @@ class ShippedFilesTest(unittest.TestCase):
         # servers/pypi-stack/requirements.txt), in a venv the fork's own
         # pip fills (realapp.make_venv(), in a process of its own: it sets
         # up sys.path); the shipped gunicorn.conf.py runs the demo shop.
-        work = cache_dir("pypi-stack")
-        code = textwrap.dedent("""
-            import sys
-            sys.path.insert(0, sys.argv[1])
-            import realapp
-            try:
-                print(realapp.make_venv(sys.argv[2], sys.argv[3],
-                                        requirements=sys.argv[4],
-                                        work=sys.argv[5]))
-            except realapp.Failure as e:
-                sys.exit(str(e))
-        """)
-        proc = subprocess.run(
-            [sys.executable, "-c", code, SERVERS_DIR, "fork-" + prefix_tag(),
-             PREFIX, os.path.join(SERVERS_DIR, "pypi-stack",
-                                  "requirements.txt"), work],
-            capture_output=True, text=True)
-        if proc.returncode:
-            if os.environ.get("CI"):
-                self.fail(proc.stderr[-3000:])
-            self.skipTest("the PyPI stack could not be installed: "
-                          + (proc.stderr.strip().splitlines() or ["?"])[-1])
-        venv_python = proc.stdout.strip().splitlines()[-1]
+        venv_python = pypi_venv("pypi-stack", "PyPI stack")
         site = os.path.join(os.path.dirname(os.path.dirname(venv_python)),
                             "lib", "python3.11", "site-packages")
         info = self.run_demo(
@@ -594,30 +609,7 @@ class AsgiTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        code = textwrap.dedent("""
-            import sys
-            sys.path.insert(0, sys.argv[1])
-            import realapp
-            try:
-                print(realapp.make_venv(sys.argv[2], sys.argv[3],
-                                        requirements=sys.argv[4],
-                                        work=sys.argv[5]))
-            except realapp.Failure as e:
-                sys.exit(str(e))
-        """)
-        proc = subprocess.run(
-            [sys.executable, "-c", code, SERVERS_DIR,
-             "fork-" + prefix_tag() + "-asgi", PREFIX,
-             os.path.join(SERVERS_DIR, "asgi", "requirements.txt"),
-             cache_dir("asgi")],
-            capture_output=True, text=True)
-        if proc.returncode:
-            if os.environ.get("CI"):
-                raise AssertionError(proc.stderr[-3000:])
-            raise unittest.SkipTest("the ASGI stack could not be installed: "
-                                    + (proc.stderr.strip().splitlines()
-                                       or ["?"])[-1])
-        cls.venv_python = proc.stdout.strip().splitlines()[-1]
+        cls.venv_python = pypi_venv("asgi", "ASGI stack", "-asgi")
 
     def get(self, port, path):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -656,15 +648,7 @@ class AsgiTest(unittest.TestCase):
              "--workers", str(self.WORKERS), "--bind", f"127.0.0.1:{port}",
              target], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
-
-        def stop():
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.addCleanup(stop)
+        self.addCleanup(stop_server, proc)
 
         self.wait_for("the server did not answer with all its workers",
                       lambda: self.get(port, "/_prefork/")[0] == 200
