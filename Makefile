@@ -60,14 +60,14 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock pristine repin debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared servers serverbench asgibench realapp celerybench opt immortal-opt stock-opt \
+	immortal-shared stock-shared immortal-asan immortal-m32 sanitize m32 randomheaps servers serverbench asgibench realapp celerybench opt immortal-opt stock-opt \
 	install deb demo probe corpus bench bench-wall pyperformance worker-speed \
 	devtree export clean deps
 
 all: immortal
 
 immortal stock pristine immortal-debug stock-debug immortal-shared stock-shared \
-immortal-opt stock-opt:
+immortal-opt stock-opt immortal-asan immortal-m32:
 	@$(BUILD_ENV) $(TOOLS)/build.sh $@
 
 # Both twins optimized as distributions build them (Debian's python3.11 is
@@ -101,6 +101,25 @@ test-debug: immortal-debug stock immortal-shared
 	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
 	IMMORTAL_CORPUS_DIR=$(CURDIR)/$(TOOLS)/corpus \
 	build/immortal-debug/python $(TOOLS)/run_tests.py --known $(KNOWN) $(TESTOPTS) $(TESTS)
+
+# Reliability targets (Doc/immortal/reliability.md). make sanitize: the fork
+# under AddressSanitizer + UBSan, our tests and test_gc test_dict test_sys
+# test_weakref test_tuple test_unicode test_capi, then LeakSanitizer on
+# Py_Initialize()/Py_Finalize() cycles (TESTS="..." picks other tests).
+# make m32: a 32-bit build and the refcount-representation tests on it.
+# make randomheaps: test_immortal_randomheaps with EXAMPLES=N (2000).
+sanitize: immortal-asan
+	$(TOOLS)/reliability/sanitize.sh $(TESTS)
+
+m32: immortal-m32
+	$(TOOLS)/reliability/m32.sh $(TESTS)
+
+# More randomized heaps than make test tries (EXAMPLES=N, default 2000).
+randomheaps: immortal immortal-shared
+	IMMORTAL_RANDOMHEAP_EXAMPLES=$(or $(EXAMPLES),2000) \
+	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
+	IMMORTAL_SERVERS_DIR=$(CURDIR)/$(TOOLS)/servers \
+	build/immortal/python -m test -v test_immortal_randomheaps
 
 install: immortal
 	$(MAKE) -C build/immortal install

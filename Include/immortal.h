@@ -8,8 +8,10 @@
    Immortal objects are created with _Py_IMMORTAL_REFCNT (bits 62 and 61 set
    on 64-bit), halfway into the immortal range, so code compiled against stock
    3.11 headers, whose Py_INCREF()/Py_DECREF() are a plain ob_refcnt++/--,
-   can move it by 2**61 either way (2**29 on 32-bit) before it could look
-   mortal. Mortal objects have 2**62 (2**30) counts below the immortal range.
+   can move it by 2**61 - 1 up and 2**61 down (2**29 - 1 and 2**29 on
+   32-bit, where the core re-centres it: _Py_IMMORTAL_RECENTER) before it
+   could look mortal. Mortal objects have 2**62 (2**30) counts below the
+   immortal range.
 
    Testing one byte against a constant is a single instruction with a memory
    operand on x86-64 and arm64, and keeps the refcount a positive number, so
@@ -36,6 +38,24 @@ extern "C" {
 #else
 #  define _Py_REFCNT_TOP_BYTE(op) \
     (((const unsigned char *)&(op)->ob_refcnt)[sizeof(Py_ssize_t) - 1])
+#endif
+
+/* Run where the core finds an object immortal (Py_INCREF, Py_DECREF). On
+   32-bit builds the band leaves 2**29 unbalanced steps of code built
+   against stock headers (a plain ob_refcnt++ or --); putting the count back
+   to _Py_IMMORTAL_REFCNT here makes that the limit between two touches by
+   the core, not over the life of the process. It stores only after such
+   code has moved the count, so the page is already written. On 64-bit
+   builds (2**61 steps) it is nothing: no load, no store. */
+#if SIZEOF_SIZE_T < 8
+#  define _Py_IMMORTAL_RECENTER(op) \
+    do { \
+        if ((op)->ob_refcnt != _Py_IMMORTAL_REFCNT) { \
+            (op)->ob_refcnt = _Py_IMMORTAL_REFCNT; \
+        } \
+    } while (0)
+#else
+#  define _Py_IMMORTAL_RECENTER(op) ((void)0)
 #endif
 
 static inline int _Py_IsImmortal(PyObject *op)

@@ -283,9 +283,9 @@ SETUP
 '''
 
 
-def pypi_venv(name, what, suffix=""):
-    """The venv of the installed fork at PREFIX with servers/NAME/
-    requirements.txt from PyPI, made by realapp.make_venv() in a process
+def pypi_venv(name, what, suffix="", requirements=None):
+    """The venv of the installed fork at PREFIX with requirements
+    (default: servers/NAME/requirements.txt) from PyPI, made by realapp.make_venv() in a process
     of its own (it sets up sys.path) and kept in the download cache; its
     python. If it cannot be made: a failure under CI, a skip elsewhere,
     saying that the `what` could not be installed."""
@@ -303,7 +303,7 @@ def pypi_venv(name, what, suffix=""):
     proc = subprocess.run(
         [sys.executable, "-c", code, SERVERS_DIR,
          "fork-" + prefix_tag() + suffix, PREFIX,
-         os.path.join(SERVERS_DIR, name, "requirements.txt"),
+         requirements or os.path.join(SERVERS_DIR, name, "requirements.txt"),
          cache_dir(name)],
         capture_output=True, text=True)
     if proc.returncode:

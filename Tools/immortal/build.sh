@@ -15,6 +15,12 @@
 #   immortal-opt    the fork, --enable-optimizations --with-lto (PGO + LTO,
 #                   as Debian builds its python3.11) -> build/immortal-opt/python
 #   stock-opt       upstream, the same            -> build/stock-opt/python
+#   immortal-asan   the fork with AddressSanitizer and UBSan (gcc; pymalloc
+#                   on, as upstream's --with-address-sanitizer supports)
+#                                                 -> build/immortal-asan/python
+#   immortal-m32    the fork as a 32-bit (i386) program, -m32 through Debian's
+#                   gcc-multilib; modules needing 32-bit libraries are left out
+#                                                 -> build/immortal-m32/python
 #   immortal-deb    the fork, shared, --prefix=/opt/immortal-cpython, installed
 #                   into build/deb/root/ for Tools/immortal/deb.sh (make deb)
 #
@@ -31,9 +37,10 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-variant=${1:?usage: build.sh immortal|stock|pristine|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt|immortal-deb}
+variant=${1:?usage: build.sh immortal|stock|pristine|immortal-debug|stock-debug|immortal-shared|stock-shared|immortal-opt|stock-opt|immortal-asan|immortal-m32|immortal-deb}
 install_prefix=
 optimize=
+special=()
 IMMORTAL_DEB_PREFIX=/opt/immortal-cpython
 case $variant in
     immortal|stock|pristine) source_kind=$variant; debug= ;;
@@ -43,6 +50,15 @@ case $variant in
         source_kind=${variant%-opt}; debug=
         optimize="--enable-optimizations --with-lto" ;;
     immortal-debug|stock-debug) source_kind=${variant%-debug}; debug=--with-pydebug ;;
+    immortal-asan)
+        # Doc/immortal/reliability.md: make sanitize runs tests on it.
+        source_kind=immortal; debug=
+        special=(--with-address-sanitizer --with-undefined-behavior-sanitizer) ;;
+    immortal-m32)
+        # A native 32-bit build (the kernel runs i386 programs), not a
+        # cross build: configure's checks run as they would on i386.
+        source_kind=immortal; debug=
+        special=('CC=gcc -m32' 'CXX=g++ -m32' --without-ensurepip) ;;
     immortal-shared|stock-shared)
         source_kind=${variant%-shared}; debug=
         install_prefix=$IMMORTAL_ROOT/build/prefix/$source_kind ;;
@@ -96,10 +112,16 @@ elif [ "$SHARED" = 1 ]; then
 fi
 configure_args+=("${common_args[@]}")
 [ -z "$debug" ] || configure_args+=("$debug")
+[ ${#special[@]} -eq 0 ] || configure_args+=("${special[@]}")
 # shellcheck disable=SC2206
 [ -z "$optimize" ] || configure_args+=($optimize)
 # shellcheck disable=SC2206
 [ -z "$CONFIGURE_FLAGS" ] || configure_args+=($CONFIGURE_FLAGS)
+
+if [ "$variant" = immortal-m32 ] &&
+   ! echo 'int main(void) { return 0; }' | gcc -m32 -x c - -o /dev/null 2>/dev/null; then
+    die "gcc -m32 cannot link a program: apt-get install gcc-multilib"
+fi
 
 "$IMMORTAL_ROOT/Tools/immortal/assemble.sh" "$source_kind" "$dir"
 
