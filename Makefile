@@ -60,7 +60,7 @@ BUILD_ENV := $(foreach v,PREFIX SHARED CONFIGURE_FLAGS JOBS,\
 	$(if $(filter command line environment,$(origin $(v))),$(v)='$($(v))'))
 
 .PHONY: all immortal stock pristine repin debug stock-debug immortal-debug test test-debug \
-	immortal-shared stock-shared immortal-asan immortal-m32 sanitize m32 randomheaps servers serverbench asgibench realapp celerybench opt immortal-opt stock-opt \
+	immortal-shared stock-shared immortal-asan immortal-m32 sanitize m32 randomheaps longrun servers serverbench asgibench realapp celerybench opt immortal-opt stock-opt \
 	install deb demo probe corpus bench bench-wall pyperformance worker-speed \
 	devtree export clean deps
 
@@ -108,11 +108,20 @@ test-debug: immortal-debug stock immortal-shared
 # Py_Initialize()/Py_Finalize() cycles (TESTS="..." picks other tests).
 # make m32: a 32-bit build and the refcount-representation tests on it.
 # make randomheaps: test_immortal_randomheaps with EXAMPLES=N (2000).
+# make longrun: gunicorn workers replaced REQUESTS=N times (5000).
 sanitize: immortal-asan
 	$(TOOLS)/reliability/sanitize.sh $(TESTS)
 
 m32: immortal-m32
 	$(TOOLS)/reliability/m32.sh $(TESTS)
+
+# gunicorn workers replaced after every request, REQUESTS=N times (5000),
+# with the master's memory measured (test_immortal_workers).
+longrun: immortal servers
+	IMMORTAL_LONGRUN_REQUESTS=$(or $(REQUESTS),5000) \
+	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
+	build/immortal/python -m test -v test_immortal_workers \
+		-m test_workers_replaced_after_each_request
 
 # More randomized heaps than make test tries (EXAMPLES=N, default 2000).
 randomheaps: immortal immortal-shared

@@ -29,6 +29,7 @@ re-create (sockets, database connections, random seeds).
 """
 
 import gc
+import os
 import random
 import sys
 
@@ -331,8 +332,22 @@ def gunicorn_when_ready(server):
 
 
 def gunicorn_post_fork(server, worker):
-    """gunicorn's post_fork hook: runs in each worker."""
-    after_fork()
+    """gunicorn's post_fork hook: runs in each worker.
+
+    If after_fork() (a function given to register_after_fork(), say) raises,
+    the worker logs it and exits with status 1, and the arbiter starts
+    another. Left to gunicorn, the exception would end the worker with
+    WORKER_BOOT_ERROR, on which the arbiter stops the whole server. A hook
+    that always fails makes the arbiter fork again and again: the log says
+    why, once per worker.
+    """
+    try:
+        after_fork()
+    except Exception:
+        server.log.exception("immortal_prefork: after_fork() failed in "
+                             "worker %s; it exits and the arbiter starts "
+                             "another", os.getpid())
+        sys.exit(1)
 
 
 def uwsgi_setup():

@@ -248,6 +248,26 @@ class HelperTest(unittest.TestCase):
         self.assertIn("log immortalize_heap: ", out)
         self.assertIn("[1]", out)
 
+    def test_gunicorn_post_fork_that_fails_exits_the_worker(self):
+        # Status 1, which the arbiter answers with a new worker; not the
+        # exception, which gunicorn turns into WORKER_BOOT_ERROR and a halt.
+        code = textwrap.dedent("""
+            import immortal_prefork
+            class Log:
+                def exception(self, fmt, *args): print("log", fmt % args)
+            class Server: log = Log()
+            def broken():
+                raise OSError("database down")
+            immortal_prefork.register_after_fork(broken)
+            try:
+                immortal_prefork.gunicorn_post_fork(Server(), object())
+            except SystemExit as e:
+                print("exit", e.code)
+        """)
+        out = script_helper.assert_python_ok("-c", code).out.decode()
+        self.assertIn("after_fork() failed in worker", out)
+        self.assertIn("exit 1", out)
+
 
 WSGI_APP = '''
 import ctypes, json, os, sys
