@@ -50,7 +50,7 @@
    has the measurements.
 
    PYTHONIMMORTALALLOC, read by the call in the master: unset or
-   "mimalloc" loads libmimalloc.so.2; "malloc" keeps workers on glibc (to
+   "mimalloc" loads libmimalloc.so.2 (unset, in a sanitizer build: malloc); "malloc" keeps workers on glibc (to
    compare); anything else is the path of a mimalloc 2 library to load. */
 
 #include "Python.h"
@@ -313,6 +313,29 @@ load(const char *name, const char **why)
     *(void **)&mi.owns = syms[4];
     *(void **)&mi.malloc_aligned = syms[5];
     *(void **)&mi.usable_size = syms[6];
+    /* mimalloc's map of its segments covers the addresses it asks the
+       kernel for (hints from 2 TiB up). Where those are taken, as by
+       AddressSanitizer's shadow memory, the kernel places its segments
+       elsewhere and mi_is_in_heap_region() does not know their blocks:
+       a worker could not tell them from the master's, and would read
+       them as glibc chunks. One block tells; mi_collect() gives its
+       segment back, so the master keeps nothing of mimalloc's. */
+    void (*collect)(_Bool);
+    *(void **)&collect = dlsym(lib, "mi_collect");
+    void *probe = mi.malloc(64);
+    int known = probe != NULL && mi.owns(probe);
+    mi.free(probe);
+    if (collect != NULL) {
+        collect(1);
+    }
+    if (!known) {
+        *why = "its segment map does not know the blocks it returns "
+               "(under AddressSanitizer, whose shadow memory takes the "
+               "addresses mimalloc asks for)";
+        memset(&mi, 0, sizeof(mi));
+        dlclose(lib);
+        return -1;
+    }
     tune(lib);
     return 0;
 }
@@ -327,6 +350,14 @@ _PyImmortal_LoadWorkerAllocator(void)
     if (name != NULL && strcmp(name, "malloc") == 0) {
         return 0;
     }
+#if defined(_Py_ADDRESS_SANITIZER) || defined(_Py_MEMORY_SANITIZER) \
+    || defined(__SANITIZE_THREAD__)
+    /* A sanitizer sees malloc()'s blocks, not mimalloc's: workers of a
+       sanitizer build stay on malloc() unless asked by name. */
+    if (name == NULL || name[0] == '\0') {
+        return 0;
+    }
+#endif
     if (name == NULL || name[0] == '\0' || strcmp(name, "mimalloc") == 0) {
         name = MIMALLOC_SONAME;
     }

@@ -10,12 +10,17 @@ import sys
 import tempfile
 import textwrap
 import unittest
+from test import support
 from test.support import script_helper, import_helper
 
 if not hasattr(sys, "immortalize_heap"):
     raise unittest.SkipTest("needs Immortal CPython")
 if not sys.platform.startswith("linux"):
     raise unittest.SkipTest("the detector is written for Linux")
+if not support.with_pymalloc():
+    raise unittest.SkipTest("the detector protects pymalloc's sealed "
+                            "arenas: a build without pymalloc (as ASan "
+                            "builds are) has none")
 
 
 # Runs child() in a forked worker; what it prints comes back on stdout,

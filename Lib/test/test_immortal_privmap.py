@@ -82,6 +82,9 @@ os.waitpid(pid, 0)
 
 
 @unittest.skipUnless(sys.platform.startswith("linux"), "reads /proc")
+@unittest.skipIf(support.check_sanitizer(address=True),
+                 "AddressSanitizer's shadow memory maps terabytes: reading "
+                 "their pagemap takes hours")
 @unittest.skipUnless(hasattr(sys, "immortalize_heap"),
                      "needs Immortal CPython")
 @unittest.skipUnless(TOOL, "Tools/immortal/privmap.py not found "
