@@ -589,12 +589,17 @@ class CeleryTest(unittest.TestCase):
         self.assertGreater(res["tasks_s"], 0)
 
 
-def private_dirty_kb(pid):
+def rollup_kb(pid, field):
+    """A field of /proc/PID/smaps_rollup (Rss, Private_Dirty, ...), KiB."""
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("Private_Dirty:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def private_dirty_kb(pid):
+    return rollup_kb(pid, "Private_Dirty")
 
 
 def child_pids(pid):

@@ -34,7 +34,7 @@ import unittest
 from test import support
 from test.support import script_helper
 from test.test_immortal_prefork import (
-    DIST_PACKAGES, PREFIX, free_port, stop_server)
+    DIST_PACKAGES, PREFIX, free_port, rollup_kb, stop_server)
 
 REQUESTS = int(os.environ.get("IMMORTAL_LONGRUN_REQUESTS", "600"))
 
@@ -89,17 +89,6 @@ EXTRA
 from immortal_prefork import gunicorn_when_ready as when_ready
 from immortal_prefork import gunicorn_post_fork as post_fork
 '''
-
-
-def memory_kib(pid):
-    """(Rss, Private_Dirty) of a process, in KiB."""
-    fields = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":"):
-                fields[parts[0][:-1]] = parts[1]
-    return int(fields["Rss"]), int(fields["Private_Dirty"])
 
 
 @unittest.skipUnless(hasattr(sys, "immortalize_heap"),
@@ -189,7 +178,7 @@ class GunicornWorkersTest(unittest.TestCase):
     def test_sigkill_mid_response(self):
         first = self.start()
         self.check_worker(first)
-        master_before = memory_kib(self.proc.pid)
+        rss_before = rollup_kb(self.proc.pid, "Rss")
         killed = set()
         for n in range(6):
             path = "/stream" if n % 2 == 0 else "/chunked"
@@ -202,20 +191,23 @@ class GunicornWorkersTest(unittest.TestCase):
             self.assertNotIn(info["pid"], killed)
         self.assertEqual(len(killed), 6)
         self.assertEqual(self.server_log().count("immortalize_heap: "), 1)
-        rss, dirty = memory_kib(self.proc.pid)
+        rss = rollup_kb(self.proc.pid, "Rss")
         # The arbiter's bookkeeping of six workers: well under a MiB. (Rss:
         # the master's Private_Dirty moves with how many children share
         # its pages at the moment.)
-        self.assertLess(rss - master_before[0], 1024,
-                        (master_before, (rss, dirty)))
+        self.assertLess(rss - rss_before, 1024, (rss_before, rss))
 
     def test_post_fork_hook_that_raises(self):
         flaky = os.path.join(tempfile.mkdtemp(), "fails")
         self.addCleanup(shutil.rmtree, os.path.dirname(flaky))
         info = self.start(env_extra={"FLAKY_FILE": flaky})
         self.check_worker(info)
-        # Three workers failed and were replaced; two serve.
-        self.assertGreaterEqual(os.path.getsize(flaky), 5)
+        # Three workers failed and were replaced; two serve (the second
+        # may still be booting when the first answers).
+        deadline = time.monotonic() + 30
+        while os.path.getsize(flaky) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(os.path.getsize(flaky), 5)
         log = self.server_log()
         self.assertEqual(log.count("after_fork() failed in worker"), 3, log)
         self.assertIn("RuntimeError: flaky after-fork hook", log)
@@ -234,15 +226,14 @@ class GunicornWorkersTest(unittest.TestCase):
             self.check_worker(info)
             pids.add(info["pid"])
             if n in (REQUESTS // 10, REQUESTS - 1):
-                samples.append(memory_kib(self.proc.pid))
+                samples.append(rollup_kb(self.proc.pid, "Rss"))
         elapsed = time.monotonic() - start
         # Each request was served by a worker of its own.
         self.assertGreaterEqual(len(pids), REQUESTS * 0.95)
-        (rss0, dirty0), (rss1, dirty1) = samples
+        rss0, rss1 = samples
         if support.verbose:
             print(f"longrun: {REQUESTS} requests, {len(pids)} workers in "
-                  f"{elapsed:.1f} s; master Rss {rss0} -> {rss1} KiB, "
-                  f"Private_Dirty {dirty0} -> {dirty1} KiB")
+                  f"{elapsed:.1f} s; master Rss {rss0} -> {rss1} KiB")
         # The arbiter's memory between a tenth of the way and the end.
         self.assertLess(rss1 - rss0, 2048, samples)
         self.assertEqual(self.server_log().count("immortalize_heap: "), 1)
@@ -255,7 +246,7 @@ class LongLivedMasterTest(unittest.TestCase):
 
     def test_allocating_after_the_call_and_calling_again(self):
         # Ten rounds: 40 MiB of garbage made and dropped after a call (the
-        # master reuses that memory: it does not seal), then 1 MiB of new
+        # master reuses that memory: it does not seal), then 1.2 MiB of new
         # warm data kept and the call made again, then a worker. The
         # master's memory grows by what the rounds kept, not by what they
         # dropped.
@@ -288,9 +279,9 @@ class LongLivedMasterTest(unittest.TestCase):
         res = script_helper.assert_python_ok("-c", code)
         first, last = map(int, res.out.split())
         if support.verbose:
-            print(f"master after 10 rounds of 40 MiB garbage, 1 MiB kept and "
+            print(f"master after 10 rounds of 40 MiB garbage, 1.2 MiB kept and "
                   f"a call: VmRSS {first} -> {last} KiB")
-        # Nine rounds kept 9 x 5,000 small dicts (about 1 MiB each); 40 MiB
+        # Nine rounds kept 9 x 5,000 small dicts (about 1.2 MiB each); 40 MiB
         # of garbage a round, had it stayed, would be 360 MiB.
         self.assertLess(last - first, 24 * 1024, (first, last))
 
