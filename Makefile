@@ -117,7 +117,7 @@ m32: immortal-m32
 
 # gunicorn workers replaced after every request, REQUESTS=N times (5000),
 # with the master's memory measured (test_immortal_workers).
-longrun: immortal servers
+longrun: immortal immortal-shared
 	IMMORTAL_LONGRUN_REQUESTS=$(or $(REQUESTS),5000) \
 	IMMORTAL_SERVER_PREFIX=$(CURDIR)/build/prefix/immortal \
 	build/immortal/python -m test -v test_immortal_workers \

@@ -44,19 +44,22 @@ extern "C" {
    32-bit builds the band leaves 2**29 unbalanced steps of code built
    against stock headers (a plain ob_refcnt++ or --); putting the count back
    to _Py_IMMORTAL_REFCNT here makes that the limit between two touches by
-   the core, not over the life of the process. It stores only after such
-   code has moved the count, so the page is already written. On 64-bit
-   builds (2**61 steps) it is nothing: no load, no store. */
+   the core, not over the life of the process. It stores only where such
+   code has moved the count: in this process, so the page is written
+   already, or in the master before the fork, and then the worker's first
+   touch copies that one page. On 64-bit builds (2**61 steps) it is
+   nothing: no load, no store. */
+static inline void _Py_ImmortalRecenter(PyObject *op)
+{
 #if SIZEOF_SIZE_T < 8
-#  define _Py_IMMORTAL_RECENTER(op) \
-    do { \
-        if ((op)->ob_refcnt != _Py_IMMORTAL_REFCNT) { \
-            (op)->ob_refcnt = _Py_IMMORTAL_REFCNT; \
-        } \
-    } while (0)
+    if (op->ob_refcnt != _Py_IMMORTAL_REFCNT) {
+        op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+    }
 #else
-#  define _Py_IMMORTAL_RECENTER(op) ((void)0)
+    (void)op;
 #endif
+}
+#define _Py_IMMORTAL_RECENTER(op) _Py_ImmortalRecenter(op)
 
 static inline int _Py_IsImmortal(PyObject *op)
 {

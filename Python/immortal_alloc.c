@@ -15,9 +15,9 @@
    with mimalloc (Debian's libmimalloc2.0). The call loads it in the master
    with dlopen(RTLD_LOCAL), so that its malloc() and free() do not
    interpose on the process's, and refuses one the process had loaded
-   already (then its blocks could be the master's). The master never
-   allocates from it, so in a worker every mimalloc block is in a mapping
-   of the worker's own. In the worker:
+   already (then its blocks could be the master's). The master allocates
+   from it only one probe block, freed at once (load()), so in a worker
+   every mimalloc block is in a mapping of the worker's own. In the worker:
 
    - malloc, calloc: mimalloc;
    - free of a mimalloc block: mi_free(); of anything else (a chunk of the
@@ -50,8 +50,9 @@
    has the measurements.
 
    PYTHONIMMORTALALLOC, read by the call in the master: unset or
-   "mimalloc" loads libmimalloc.so.2 (unset, in a sanitizer build: malloc); "malloc" keeps workers on glibc (to
-   compare); anything else is the path of a mimalloc 2 library to load. */
+   "mimalloc" loads libmimalloc.so.2 (unset, in a sanitizer build:
+   malloc); "malloc" keeps workers on glibc (to compare); anything else is
+   the path of a mimalloc 2 library to load. */
 
 #include "Python.h"
 #include "pycore_immortal_heap.h"
@@ -274,6 +275,9 @@ load(const char *name, const char **why)
         *why = dlerror();
         return -1;
     }
+    /* From here on a refused library stays loaded: its constructor has
+       run (mimalloc registers a thread-exit destructor), so unloading it
+       could leave that pointing at unmapped code. */
     static const char *names[] = {
         "mi_malloc", "mi_calloc", "mi_realloc", "mi_free",
         "mi_is_in_heap_region", "mi_malloc_aligned", "mi_usable_size",
@@ -285,7 +289,6 @@ load(const char *name, const char **why)
             *why = "it lacks one of mi_malloc, mi_calloc, mi_realloc, "
                    "mi_free, mi_is_in_heap_region, mi_malloc_aligned, "
                    "mi_usable_size, mi_version";
-            dlclose(lib);
             return -1;
         }
     }
@@ -293,14 +296,12 @@ load(const char *name, const char **why)
     if (version < 200 || version >= 300) {
         /* 1.x tells its blocks apart by region, 3.x is untested here. */
         *why = "it is not mimalloc 2";
-        dlclose(lib);
         return -1;
     }
 #ifdef INTERPOSE_MALLOC
     *(void **)&libc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
     if (libc_usable_size == NULL) {
         *why = "glibc's malloc_usable_size() cannot be found";
-        dlclose(lib);
         return -1;
     }
 #else
@@ -318,8 +319,10 @@ load(const char *name, const char **why)
        AddressSanitizer's shadow memory, the kernel places its segments
        elsewhere and mi_is_in_heap_region() does not know their blocks:
        a worker could not tell them from the master's, and would read
-       them as glibc chunks. One block tells; mi_collect() gives its
-       segment back, so the master keeps nothing of mimalloc's. */
+       them as glibc chunks. One block tells (for the first segment; a
+       later one placed elsewhere would go unnoticed below CHECK_SIZE);
+       mi_collect() returns its segment to mimalloc's cache, decommitted,
+       so the master keeps no written page of mimalloc's. */
     void (*collect)(_Bool);
     *(void **)&collect = dlsym(lib, "mi_collect");
     void *probe = mi.malloc(64);
@@ -333,7 +336,6 @@ load(const char *name, const char **why)
                "(under AddressSanitizer, whose shadow memory takes the "
                "addresses mimalloc asks for)";
         memset(&mi, 0, sizeof(mi));
-        dlclose(lib);
         return -1;
     }
     tune(lib);
@@ -361,10 +363,17 @@ _PyImmortal_LoadWorkerAllocator(void)
     if (name == NULL || name[0] == '\0' || strcmp(name, "mimalloc") == 0) {
         name = MIMALLOC_SONAME;
     }
-    const char *why = NULL;
-    if (load(name, &why) == 0) {
-        loaded_name = "mimalloc";
-        return 0;
+    /* A refusal is remembered: the library stays loaded, and loading it
+       again would only find it "loaded already". */
+    static char refused_name[1024], refused_why[256];
+    const char *why = refused_why;   /* dlerror()'s text is not kept */
+    if (strcmp(refused_name, name) != 0) {
+        if (load(name, &why) == 0) {
+            loaded_name = "mimalloc";
+            return 0;
+        }
+        snprintf(refused_name, sizeof(refused_name), "%s", name);
+        snprintf(refused_why, sizeof(refused_why), "%s", why);
     }
     return PyErr_WarnFormat(
         PyExc_RuntimeWarning, 1,

@@ -69,7 +69,11 @@ def words(o):
 
 def immortal_graph():
     roots = [data, rows, sys.modules, STATIC]
-    roots += [getattr(t, "__dict__", None) for t in STATIC]
+    # A type's __dict__ is a new mappingproxy; its referent is the type's
+    # own dict (static types are not GC objects: get_referents() of one
+    # is empty).
+    roots += [gc.get_referents(t.__dict__)[0] for t in STATIC
+              if isinstance(t, type)]
     seen = {}
     todo = list(roots)
     while todo:
@@ -78,6 +82,7 @@ def immortal_graph():
             continue
         seen[id(o)] = o
         todo.extend(gc.get_referents(o))
+    assert id(gc.get_referents(int.__dict__)[0]) in seen
     return list(seen.values())
 
 def reader():
@@ -96,6 +101,11 @@ def subinterpreters():
         interp = interpreters.create()
         interpreters.run_string(interp, SUB)
         interpreters.destroy(interp)
+
+errors = []
+def record(args):
+    errors.append("%s: %s" % (args.exc_type.__name__, args.exc_value))
+threading.excepthook = record
 
 def child():
     objs = immortal_graph()
@@ -117,16 +127,22 @@ def child():
     # header write lands beside the one the mutation made (gc_immortal.h).
     adopted = [type(o).__name__ for o, b, a in zip(objs, before, after)
                if b[1] is None and a[1] is not None]
+    assert not errors, errors          # every thread ran to its end
     print(json.dumps([len(objs), refcounts, headers, adopted]))
 
 sys.stdout.flush()
 pid = os.fork()
 if pid == 0:
+    code = 0
     try:
         child()
         sys.stdout.flush()
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
     finally:
-        os._exit(0)
+        os._exit(code)
 _, status = os.waitpid(pid, 0)
 assert status == 0, status
 '''
@@ -150,6 +166,9 @@ class ConcurrentReadersTest(unittest.TestCase):
         self.assertLessEqual(set(adopted), {'dict'})
         self.assertLess(len(adopted), 10)
 
+    @unittest.skipIf(sys.maxsize < 2**32,
+                     "on 32-bit builds the core's next touch re-centres a "
+                     "drifted count (Include/immortal.h)")
     def test_planted_write_is_seen(self):
         # What a stock-ABI Py_INCREF() without its Py_DECREF() does, in
         # each reader: the comparison must see it.

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import unittest
 
@@ -47,11 +46,16 @@ HALF = 1 << 20
 FAILS = os.environ.get("FLAKY_FILE")
 
 def flaky():
-    # Fails in the first three workers.
+    # Fails in the first three workers: each claims a slot atomically.
     fd = os.open(FAILS, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.write(fd, b"x")
     os.close(fd)
-    if os.path.getsize(FAILS) <= 3:
+    for i in range(3):
+        try:
+            os.close(os.open("%s.%d" % (FAILS, i),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
         raise RuntimeError("flaky after-fork hook")
 
 if FAILS:

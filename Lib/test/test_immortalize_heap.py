@@ -520,7 +520,9 @@ class ShapesTest(unittest.TestCase):
                 if result == "done":
                     break       # past the call's last allocation
                 failed += 1
-            print(failed > 3, bad)      # 59 steps here, 6 on the -m32 build
+            # 59 steps on 64-bit; 6 on the -m32 build, which has no
+            # mimalloc to load.
+            print(failed > (30 if sys.maxsize > 2**32 else 3), bad)
             print(partial)
         """)
         self.assertEqual(out, "True []\n[]")

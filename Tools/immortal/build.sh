@@ -15,8 +15,8 @@
 #   immortal-opt    the fork, --enable-optimizations --with-lto (PGO + LTO,
 #                   as Debian builds its python3.11) -> build/immortal-opt/python
 #   stock-opt       upstream, the same            -> build/stock-opt/python
-#   immortal-asan   the fork with AddressSanitizer and UBSan (gcc; pymalloc
-#                   on, as upstream's --with-address-sanitizer supports)
+#   immortal-asan   the fork with AddressSanitizer and UBSan (gcc; upstream's
+#                   configure turns pymalloc off for ASan)
 #                                                 -> build/immortal-asan/python
 #   immortal-m32    the fork as a 32-bit (i386) program, -m32 through Debian's
 #                   gcc-multilib; modules needing 32-bit libraries are left out
@@ -125,6 +125,13 @@ fi
 
 "$IMMORTAL_ROOT/Tools/immortal/assemble.sh" "$source_kind" "$dir"
 
+if [ "$variant" = immortal-asan ]; then
+    # Configure's test programs and the build run (setup.py, freezing); what an exiting
+    # interpreter leaves allocated is LeakSanitizer's business only in
+    # sanitize.sh's embedding run. Upstream's own ASan CI does the same.
+    export ASAN_OPTIONS=detect_leaks=0
+fi
+
 if [ -d /usr/lib/ccache ]; then
     export PATH=/usr/lib/ccache:$PATH
 fi
@@ -147,12 +154,6 @@ if [ ! -f "$dir/Makefile" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wan
     printf '%s' "$want" > "$stamp"
 fi
 
-if [ "$variant" = immortal-asan ]; then
-    # The build runs the new python (setup.py, freezing); what an exiting
-    # interpreter leaves allocated is LeakSanitizer's business only in
-    # sanitize.sh's embedding run. Upstream's own ASan CI does the same.
-    export ASAN_OPTIONS=detect_leaks=0
-fi
 echo "build: $variant: make -j$JOBS (log: build/$variant.build.log)" >&2
 make -C "$dir" -j"$JOBS" > "$build/$variant.build.log" 2>&1 || {
     grep -nE 'error|Error' "$build/$variant.build.log" | sed -n 1,20p >&2

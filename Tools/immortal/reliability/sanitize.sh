@@ -59,7 +59,7 @@ for mode in plain immortalize; do
         (cd "$out" && PYTHONHOME=$asan PYTHONPATH=$asan/Lib:$asan/$(cat "$asan/pybuilddir.txt") \
             ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0 ./embed_cycles "$n" "$mode") > "$log" 2>&1 || true
         summary=$(grep -h 'SUMMARY: AddressSanitizer' "$log" || echo "no leak reported")
-        rss=$(grep -h 'embed_cycles:' "$log" | sed 's/.*: rss //' | tr '\n' ' ')
+        rss=$(grep -h 'embed_cycles:' "$log" | sed 's/.*: rss //' | tr '\n' ' ' || true)
         echo "  $mode, $n cycle(s): $summary; rss after each: $rss"
     done
 done
