@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -89,14 +90,48 @@ def our_workloads():
     return [(name, [WORKLOADS, name]) for name in out if name != 'empty']
 
 
+def manifest_benchmarks(bench_dir):
+    """(name, script, arguments) for pyperformance's default group."""
+    names = []
+    in_benchmarks = False
+    with open(os.path.join(bench_dir, 'MANIFEST')) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith('['):
+                in_benchmarks = line == '[benchmarks]'
+                continue
+            if not in_benchmarks or not line or line.startswith('name'):
+                continue
+            name, _, metafile = line.partition('\t')
+            metafile = metafile.strip()
+            base = (metafile[len('<local:'):-1]
+                    if metafile.startswith('<local:') else name)
+            names.append((name, base))
+    found = []
+    for name, base in names:
+        bm = os.path.join(bench_dir, f'bm_{base}')
+        script = os.path.join(bm, 'run_benchmark.py')
+        if not os.path.exists(script):
+            continue
+        # A benchmark's arguments are its metadata's extra_opts: in
+        # pyproject.toml, or in bm_NAME.toml for a variant of the script.
+        meta = os.path.join(bm, 'pyproject.toml' if name == base
+                            else f'bm_{name}.toml')
+        extra = []
+        if os.path.exists(meta):
+            with open(meta, 'rb') as f:
+                extra = (tomllib.load(f).get('tool', {})
+                         .get('pyperformance', {}).get('extra_opts', []))
+        found.append((name, script, list(extra)))
+    return found
+
+
 def pyperformance_workloads(pyperformance, names):
     bench_dir = os.path.join(pyperformance, 'pyperformance', 'data-files',
                              'benchmarks')
     if not os.path.isfile(os.path.join(bench_dir, 'MANIFEST')):
         raise SystemExit(f'{pyperformance} is not a pyperformance checkout '
                          f'(no {bench_dir}/MANIFEST): fetch python/pyperformance')
-    sys.path.insert(0, HERE)
-    from wall import manifest_benchmarks   # our wall-time driver, beside this file
     known = {name: (script, variant)
              for name, script, variant in manifest_benchmarks(bench_dir)}
     found = []
@@ -167,6 +202,20 @@ def main():
     if opts.pyperformance:
         baselines.append(('(start-up, pyperf)', ['-c', 'import pyperf']))
     cache = StockCache(opts.stock_cache, opts.stock) if opts.stock_cache else None
+    # Counted as users run: from .pyc files. Compiling the modules a
+    # workload imports costs more than most workloads (pyperf's start-up:
+    # 232 M instructions with them, 926 M without), and the sandbox's
+    # PYTHONDONTWRITEBYTECODE would have every run compile again. One plain
+    # run of each workload by each twin writes them first.
+    env = dict(os.environ if env is None else env)
+    env.pop('PYTHONDONTWRITEBYTECODE', None)
+    with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
+        for f in [pool.submit(subprocess.run,
+                              [exe, *PYTHON_OPTIONS, *args], env=env,
+                              check=True, capture_output=True)
+                  for _, args in baselines + jobs
+                  for exe in (opts.stock, opts.fork)]:
+            f.result()
     tasks = {}
     results = {}
     with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
