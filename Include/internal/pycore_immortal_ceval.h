@@ -20,8 +20,11 @@ extern "C" {
    one deallocation and two refcount tests fewer on the hottest arithmetic
    and loop paths (3.14's _PyFloat_FromDouble_ConsumeInputs(), 3.12's
    FOR_ITER_RANGE and _PyLong_AssignValue()). An immortal object is never
-   written: its count is never 1 or 2. */
+   written: its count is never 1 or 2. A LOAD_FAST fused with the attribute
+   access on its local borrows the owner (below). */
 
+#include "pycore_code.h"          // _PyAttrCache, read_u32()
+#include "pycore_dict.h"          // _PyDictValues_AddToInsertionOrder()
 #include "pycore_floatobject.h"   // _PyFloat_ExactDealloc()
 #include "pycore_global_objects.h" // _PY_NSMALLPOSINTS
 #include "pycore_long.h"          // _PyLong_Add()
@@ -213,6 +216,149 @@ _PyImmortal_RangeNextIntoLocal(PyObject *iter, _Py_CODEUNIT next,
     *target = v;
     Py_XDECREF(old);
     return 1;
+}
+
+/* LOAD_FAST fused with the specialized LOAD_ATTR or STORE_ATTR that uses
+   the local as its owner (LOAD_FAST__LOAD_ATTR, LOAD_FAST__STORE_ATTR, set
+   by _PyCode_Quicken()). The local holds the owner for the whole access,
+   so the owner is borrowed instead of pushed: no reference taken and
+   dropped, no second dispatch (3.14's LOAD_FAST_BORROW does the same with
+   a borrowed stack entry). These are the eval loop's most frequent
+   refcount pairs in object-oriented code (self.x, self.x = v), where the
+   immortality test costs most. The code unit at instr is the instruction
+   fused; whatever it has become since quickening (deoptimized,
+   re-specialized) is tested on each run, and anything but the cases below
+   makes the caller run the plain LOAD_FAST and then that instruction, which
+   counts its own miss. Only dicts of str keys (those of instances, as a
+   rule) take the hinted paths here; others run unfused. */
+
+/* The entry of the attribute name that the specialized *_ATTR_WITH_HINT
+   instruction's hint points to in owner's dict, or NULL. */
+static inline PyDictUnicodeEntry *
+_PyImmortal_HintedEntry(PyObject *owner, PyObject *name,
+                        _PyAttrCache *cache, PyDictObject **dictp)
+{
+    PyDictObject *dict = *(PyDictObject **)_PyObject_ManagedDictPointer(owner);
+    if (dict == NULL || !DK_IS_UNICODE(dict->ma_keys)
+        || cache->index >= (size_t)dict->ma_keys->dk_nentries) {
+        return NULL;
+    }
+    PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + cache->index;
+    if (ep->me_key != name) {
+        return NULL;
+    }
+    *dictp = dict;
+    return ep;
+}
+
+/* The attribute the specialized LOAD_ATTR at instr loads from owner, as a
+   new reference, or NULL (nothing set) to run the instructions unfused.
+   names is the code object's co_names. */
+static inline PyObject *
+_PyImmortal_LoadAttrBorrowed(PyObject *owner, const _Py_CODEUNIT *instr,
+                             PyObject *names)
+{
+    int opcode = _Py_OPCODE(*instr);
+    _PyAttrCache *cache = (_PyAttrCache *)(instr + 1);
+    PyObject *res;
+    if (opcode == LOAD_ATTR_INSTANCE_VALUE) {
+        if (Py_TYPE(owner)->tp_version_tag != read_u32(cache->version)) {
+            return NULL;
+        }
+        PyDictValues *values = *_PyObject_ValuesPointer(owner);
+        if (values == NULL) {
+            return NULL;
+        }
+        res = values->values[cache->index];
+    }
+    else if (opcode == LOAD_ATTR_WITH_HINT) {
+        if (Py_TYPE(owner)->tp_version_tag != read_u32(cache->version)) {
+            return NULL;
+        }
+        PyDictObject *dict;
+        PyDictUnicodeEntry *ep = _PyImmortal_HintedEntry(
+            owner, PyTuple_GET_ITEM(names, _Py_OPARG(*instr)), cache, &dict);
+        if (ep == NULL) {
+            return NULL;
+        }
+        res = ep->me_value;
+    }
+    else if (opcode == LOAD_ATTR_SLOT) {
+        if (Py_TYPE(owner)->tp_version_tag != read_u32(cache->version)) {
+            return NULL;
+        }
+        res = *(PyObject **)((char *)owner + cache->index);
+    }
+    else {
+        return NULL;
+    }
+    if (res != NULL) {
+        Py_INCREF(res);
+    }
+    return res;
+}
+
+/* Stores value into the attribute of owner that the specialized
+   STORE_ATTR at instr stores into and returns 1: the attribute takes the
+   caller's reference to value. Returns 0, having done nothing, to run the
+   instructions unfused. The old value is dropped last: its finalizer may
+   run any code, and owner is not read after it. */
+static inline int
+_PyImmortal_StoreAttrBorrowed(PyObject *owner, PyObject *value,
+                              const _Py_CODEUNIT *instr, PyObject *names)
+{
+    int opcode = _Py_OPCODE(*instr);
+    _PyAttrCache *cache = (_PyAttrCache *)(instr + 1);
+    if (opcode == STORE_ATTR_INSTANCE_VALUE) {
+        if (Py_TYPE(owner)->tp_version_tag != read_u32(cache->version)) {
+            return 0;
+        }
+        PyDictValues *values = *_PyObject_ValuesPointer(owner);
+        if (values == NULL) {
+            return 0;
+        }
+        Py_ssize_t index = cache->index;
+        PyObject *old_value = values->values[index];
+        values->values[index] = value;
+        if (old_value == NULL) {
+            _PyDictValues_AddToInsertionOrder(values, index);
+        }
+        else {
+            Py_DECREF(old_value);
+        }
+        return 1;
+    }
+    if (opcode == STORE_ATTR_WITH_HINT) {
+        if (Py_TYPE(owner)->tp_version_tag != read_u32(cache->version)) {
+            return 0;
+        }
+        PyDictObject *dict;
+        PyDictUnicodeEntry *ep = _PyImmortal_HintedEntry(
+            owner, PyTuple_GET_ITEM(names, _Py_OPARG(*instr)), cache, &dict);
+        if (ep == NULL || ep->me_value == NULL) {
+            return 0;
+        }
+        PyObject *old_value = ep->me_value;
+        ep->me_value = value;
+        if (!_PyObject_GC_IS_TRACKED(dict)
+            && _PyObject_GC_MAY_BE_TRACKED(value)) {
+            _PyObject_GC_TRACK(dict);
+        }
+        dict->ma_version_tag = DICT_NEXT_VERSION();  // PEP 509
+        Py_DECREF(old_value);
+        return 1;
+    }
+    if (opcode == STORE_ATTR_SLOT) {
+        if (Py_TYPE(owner)->tp_version_tag != read_u32(cache->version)) {
+            return 0;
+        }
+        PyObject **addr = (PyObject **)((char *)owner + cache->index);
+        PyObject *old_value = *addr;
+        *addr = value;
+        Py_XDECREF(old_value);
+        return 1;
+    }
+    return 0;
 }
 
 #ifdef __cplusplus

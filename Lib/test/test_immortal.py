@@ -8,10 +8,12 @@ starts and exits cleanly with immortal objects alive.
 """
 
 import ctypes
+import dis
 import gc
 import subprocess
 import sys
 import textwrap
+import types
 import unittest
 
 from test import support
@@ -470,6 +472,215 @@ class RangeLoopTests(unittest.TestCase):
         first = work.__code__.co_firstlineno
         self.assertEqual([l - first for e, l in lines if e == 'line'],
                          [1, 2, 3, 2, 3, 2, 3, 2, 4])
+
+
+class BorrowedOwnerTests(unittest.TestCase):
+    # A LOAD_FAST fused with the specialized LOAD_ATTR or STORE_ATTR on its
+    # local borrows the owner from the local (pycore_immortal_ceval.h).
+
+    WARM = 100
+
+    def fused(self, func):
+        return [i.opname for i in dis.get_instructions(func, adaptive=True)
+                if i.opname.startswith('LOAD_FAST__')
+                and i.opname.endswith('_ATTR')]
+
+    def test_instance_values(self):
+        class P:
+            def __init__(self, x, y):
+                self.x = x
+                self.y = y
+            def total(self):
+                return self.x + self.y
+        for i in range(self.WARM):
+            p = P(i, 2 * i)
+            self.assertEqual(p.total(), 3 * i)
+        self.assertEqual(self.fused(P.__init__), ['LOAD_FAST__STORE_ATTR'] * 2)
+        self.assertEqual(self.fused(P.total), ['LOAD_FAST__LOAD_ATTR'] * 2)
+        self.assertEqual(vars(P(1, 2)), {'x': 1, 'y': 2})
+
+    def test_slots(self):
+        class S:
+            __slots__ = ('a', 'b')
+            def __init__(self, a):
+                self.a = a
+            def get(self):
+                return self.a
+            def get_b(self):
+                return self.b
+        for i in range(self.WARM):
+            s = S(str(i))
+            self.assertEqual(s.get(), str(i))
+        self.assertEqual(self.fused(S.get), ['LOAD_FAST__LOAD_ATTR'])
+        with self.assertRaisesRegex(AttributeError, "'b'"):
+            S(1).get_b()
+
+    def test_polymorphic_and_modified_types(self):
+        class A:
+            def __init__(self):
+                self.x = 'a'
+        class B:
+            __slots__ = ('x',)
+            def __init__(self):
+                self.x = 'b'
+        class C:
+            x = 'c'
+        def get(o):
+            return o.x
+        def put(o, v):
+            o.x = v
+            return o
+        objs = [A(), B(), C(), A(), A()]
+        for i in range(self.WARM):
+            for o in objs:
+                self.assertEqual(get(o), type(o).__name__.lower())
+            if i == self.WARM // 2:
+                A.extra = 1     # a new version tag: the cached one misses
+        a = A()
+        for i in range(self.WARM):
+            self.assertIs(put(a, i), a)
+            self.assertEqual(a.x, i)
+        self.assertEqual(get(put(B(), 'z')), 'z')
+        del a.x
+        with self.assertRaisesRegex(AttributeError, "'x'"):
+            get(a)
+        with self.assertRaisesRegex(AttributeError, "'x'"):
+            get(object())
+
+    def test_dict_with_hint(self):
+        class H:
+            pass
+        def get(o):
+            return o.x
+        def put(o, v):
+            o.x = v
+        def new(i):
+            h = H()
+            vars(h)['x'] = i       # a dict of its own: the *_WITH_HINT forms
+            return h
+        for i in range(self.WARM):
+            h = new(i)
+            put(h, i + 1)
+            self.assertEqual(get(h), i + 1)
+        for func, name in [(get, 'LOAD_ATTR_WITH_HINT'),
+                           (put, 'STORE_ATTR_WITH_HINT')]:
+            ops = [i.opname for i in dis.get_instructions(func, adaptive=True)]
+            self.assertIn(name, ops)
+        h = new(0)
+        put(h, 'v')
+        self.assertEqual(vars(h), {'x': 'v'})
+        vars(h)[1] = 2             # not only str keys: runs unfused
+        put(h, 'w')
+        self.assertEqual(get(h), 'w')
+        self.assertEqual(vars(h), {'x': 'w', 1: 2})
+        h = new(0)
+        del h.x
+        with self.assertRaisesRegex(AttributeError, "'x'"):
+            get(h)
+        put(h, [])                 # the entry is gone: a new one
+        self.assertEqual(get(h), [])
+
+    def test_unbound_local(self):
+        def f(flag):
+            if flag:
+                o = types.SimpleNamespace(v=1)
+            return o.v
+        def g(flag):
+            if flag:
+                o = types.SimpleNamespace()
+            o.v = 2
+            return o
+        for _ in range(self.WARM):
+            self.assertEqual(f(True), 1)
+            self.assertEqual(g(True).v, 2)
+        with self.assertRaisesRegex(UnboundLocalError, "'o'"):
+            f(False)
+        with self.assertRaisesRegex(UnboundLocalError, "'o'"):
+            g(False)
+
+    def test_wins_over_other_superinstructions(self):
+        class P:
+            def __init__(self):
+                self.x = 1
+        def pair(a, p):
+            return a, p.x             # LOAD_FAST a, LOAD_FAST p, LOAD_ATTR
+        def store(v, p):
+            p.x = v                   # LOAD_FAST v, LOAD_FAST p, STORE_ATTR
+        def stored(p):
+            q = p
+            return q.x                # STORE_FAST q, LOAD_FAST q, LOAD_ATTR
+        p = P()
+        for i in range(self.WARM):
+            self.assertEqual(pair(i, p), (i, i - 1 if i else 1))
+            store(i, p)
+            self.assertEqual(stored(p), i)
+        for func, name in [(pair, 'LOAD_FAST__LOAD_ATTR'),
+                           (store, 'LOAD_FAST__STORE_ATTR'),
+                           (stored, 'LOAD_FAST__LOAD_ATTR')]:
+            with self.subTest(func=func.__name__):
+                self.assertEqual(self.fused(func), [name])
+                ops = [i.opname for i in
+                       dis.get_instructions(func, adaptive=True)]
+                self.assertNotIn('LOAD_FAST__LOAD_FAST', ops)
+                self.assertNotIn('STORE_FAST__LOAD_FAST', ops)
+
+    def test_finalizer_of_the_old_value(self):
+        # The old value is dropped after the store; its finalizer sees the
+        # new value and may store again.
+        seen = []
+        class Old:
+            def __del__(self):
+                seen.append(owner.x)
+                owner.x = 'from del'
+        class O:
+            pass
+        def put(o, v):
+            o.x = v
+        owner = O()
+        for i in range(self.WARM):
+            put(owner, i)
+        put(owner, Old())
+        put(owner, 'new')
+        self.assertEqual(seen, ['new'])
+        self.assertEqual(owner.x, 'from del')
+
+    def test_owner_refcount_untouched(self):
+        class O:
+            def __init__(self):
+                self.x = 0
+        def work(o, n):
+            for _ in range(n):
+                o.x = o.x + 1
+        o = O()
+        work(o, self.WARM)
+        before = sys.getrefcount(o)
+        work(o, 1000)
+        self.assertEqual(sys.getrefcount(o), before)
+        self.assertEqual(o.x, 1000 + self.WARM)
+
+    def test_tracing(self):
+        class P:
+            def __init__(self):
+                self.x = 1
+        def work(p):
+            v = p.x
+            p.y = v
+            return p.y
+        p = P()
+        for _ in range(self.WARM):
+            work(p)
+        lines = []
+        def tracer(frame, event, arg):
+            if frame.f_code is work.__code__ and event == 'line':
+                lines.append(frame.f_lineno - work.__code__.co_firstlineno)
+            return tracer
+        old = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            self.assertEqual(work(p), 1)
+        finally:
+            sys.settrace(old)
+        self.assertEqual(lines, [1, 2, 3])
 
 
 class LifecycleTests(unittest.TestCase):
