@@ -480,10 +480,12 @@ class BorrowedOwnerTests(unittest.TestCase):
 
     WARM = 100
 
+    def opnames(self, func):
+        return [i.opname for i in dis.get_instructions(func, adaptive=True)]
+
     def fused(self, func):
-        return [i.opname for i in dis.get_instructions(func, adaptive=True)
-                if i.opname.startswith('LOAD_FAST__')
-                and i.opname.endswith('_ATTR')]
+        return [op for op in self.opnames(func)
+                if op.startswith('LOAD_FAST__') and op.endswith('_ATTR')]
 
     def test_instance_values(self):
         class P:
@@ -564,8 +566,7 @@ class BorrowedOwnerTests(unittest.TestCase):
             self.assertEqual(get(h), i + 1)
         for func, name in [(get, 'LOAD_ATTR_WITH_HINT'),
                            (put, 'STORE_ATTR_WITH_HINT')]:
-            ops = [i.opname for i in dis.get_instructions(func, adaptive=True)]
-            self.assertIn(name, ops)
+            self.assertIn(name, self.opnames(func))
         h = new(0)
         put(h, 'v')
         self.assertEqual(vars(h), {'x': 'v'})
@@ -619,8 +620,7 @@ class BorrowedOwnerTests(unittest.TestCase):
                            (stored, 'LOAD_FAST__LOAD_ATTR')]:
             with self.subTest(func=func.__name__):
                 self.assertEqual(self.fused(func), [name])
-                ops = [i.opname for i in
-                       dis.get_instructions(func, adaptive=True)]
+                ops = self.opnames(func)
                 self.assertNotIn('LOAD_FAST__LOAD_FAST', ops)
                 self.assertNotIn('STORE_FAST__LOAD_FAST', ops)
 
