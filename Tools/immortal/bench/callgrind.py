@@ -202,30 +202,29 @@ def main():
     if opts.pyperformance:
         baselines.append(('(start-up, pyperf)', ['-c', 'import pyperf']))
     cache = StockCache(opts.stock_cache, opts.stock) if opts.stock_cache else None
+    results = {}
+    todo = []
+    for name, args in baselines + jobs:
+        for which, exe in (('stock', opts.stock), ('fork', opts.fork)):
+            kept = cache.get(args) if which == 'stock' and cache else None
+            if kept is not None:
+                results[name, which] = kept
+            else:
+                todo.append(((name, which), exe, args))
     # Counted as users run: from .pyc files. Compiling the modules a
     # workload imports costs more than most workloads (pyperf's start-up:
-    # 232 M instructions with them, 926 M without), and the sandbox's
+    # 237 M instructions with them, 926 M without), and the sandbox's
     # PYTHONDONTWRITEBYTECODE would have every run compile again. One plain
-    # run of each workload by each twin writes them first.
+    # run of each workload to be counted writes them first.
     env = dict(os.environ if env is None else env)
     env.pop('PYTHONDONTWRITEBYTECODE', None)
     with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
-        for f in [pool.submit(subprocess.run,
-                              [exe, *PYTHON_OPTIONS, *args], env=env,
-                              check=True, capture_output=True)
-                  for _, args in baselines + jobs
-                  for exe in (opts.stock, opts.fork)]:
+        for f in [pool.submit(subprocess.run, [exe, *PYTHON_OPTIONS, *args],
+                              env=env, check=True, capture_output=True)
+                  for _, exe, args in todo]:
             f.result()
-    tasks = {}
-    results = {}
-    with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
-        for name, args in baselines + jobs:
-            for which, exe in (('stock', opts.stock), ('fork', opts.fork)):
-                kept = cache.get(args) if which == 'stock' and cache else None
-                if kept is not None:
-                    results[name, which] = kept
-                else:
-                    tasks[name, which] = pool.submit(count, exe, args, env)
+        tasks = {key: pool.submit(count, exe, args, env)
+                 for key, exe, args in todo}
         results.update((key, f.result()) for key, f in tasks.items())
     if cache:
         for name, args in baselines + jobs:
